@@ -1,0 +1,191 @@
+package reference
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Problem codes reported by CheckToken.
+const (
+	ProblemMalformed        = "malformed"         // the token does not parse
+	ProblemMissingPrefix    = "missing-prefix"    // no "SharedAccessSignature " before the fields
+	ProblemBadKey           = "bad-key"           // the key given to check with is not base64
+	ProblemWrongKey         = "wrong-key"         // the signature does not verify with the key
+	ProblemGroupKeyUsed     = "group-key-used"    // it verifies with the group key itself, not the derived device key
+	ProblemResourceMismatch = "resource-mismatch" // decoded sr is not {idScope}/registrations/{registrationId}
+	ProblemExpired          = "expired"           // se is not after now
+	ProblemClockNotSet      = "clock-not-set"     // se is before 2000-01-01: the device clock was never set
+	ProblemExpiryTooFar     = "expiry-too-far"    // se is more than MaxTokenLifetime after now
+	ProblemSigNotEncoded    = "sig-not-encoded"   // sig holds a raw '+', '/' or '='
+	ProblemSRNotEncoded     = "sr-not-encoded"    // sr holds a raw '/'
+	ProblemWrongSKN         = "wrong-skn"         // skn present but not "registration"
+)
+
+// MaxTokenLifetime is how far in the future an expiry may be before
+// CheckToken calls it implausible (ProblemExpiryTooFar).
+const MaxTokenLifetime = 365 * 24 * time.Hour
+
+// clockSetEpoch: an expiry before this (2000-01-01T00:00:00Z) means the device
+// signed with a clock that was never set (time counted from 1970).
+const clockSetEpoch = 946684800
+
+// Problem is one thing wrong with a token.
+type Problem struct {
+	Code    string
+	Message string
+}
+
+// CheckOptions say what a token is checked against.
+type CheckOptions struct {
+	IDScope        string    // with RegistrationID: the resource sr must name; "" = not checked
+	RegistrationID string    // compared case-insensitively
+	Now            time.Time // zero = time.Now()
+	// GroupKey, when set, says the key given to CheckToken is a device key
+	// derived from this group key; a token signed with the group key itself
+	// is then reported as ProblemGroupKeyUsed.
+	GroupKey string
+}
+
+// TokenCheck is what CheckToken found.
+type TokenCheck struct {
+	Valid       bool      // the signature verifies and there are no problems
+	SignatureOK bool      // the signature verifies with the key (other problems aside)
+	Token       Token     // the parsed token (zero when malformed)
+	Resource    string    // decoded sr
+	Dialects    []Dialect // dialects that reproduce the token byte for byte
+	Expiry      time.Time
+	ExpiresIn   time.Duration // Expiry - Now; negative when expired
+	Problems    []Problem
+}
+
+// Has reports whether the check found a problem with the given code.
+func (c TokenCheck) Has(code string) bool {
+	for _, p := range c.Problems {
+		if p.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary is one line saying whether the token is valid, in which dialect,
+// and what is wrong with it. It holds no secret.
+func (c TokenCheck) Summary() string {
+	var b strings.Builder
+	if c.Valid {
+		b.WriteString("valid")
+	} else {
+		b.WriteString("invalid")
+	}
+	if len(c.Dialects) > 0 {
+		ds := make([]string, len(c.Dialects))
+		for i, d := range c.Dialects {
+			ds[i] = string(d)
+		}
+		fmt.Fprintf(&b, " %s token", strings.Join(ds, "/"))
+	} else if !c.Has(ProblemMalformed) {
+		b.WriteString(" token in no known dialect")
+	}
+	if !c.Expiry.IsZero() {
+		fmt.Fprintf(&b, ", expires %s (in %s)", c.Expiry.UTC().Format(time.RFC3339), c.ExpiresIn.Round(time.Second))
+	}
+	for _, p := range c.Problems {
+		fmt.Fprintf(&b, "; %s: %s", p.Code, p.Message)
+	}
+	return b.String()
+}
+
+// CheckToken checks a token someone else produced (a board, an SDK): whether
+// its signature verifies with key, which dialect(s) it is written in, when it
+// expires, and what is wrong with it. The checks follow what DPS does as far
+// as the project's facts establish (an inference from the SDKs in production,
+// not documented by the service): the HMAC is over sr exactly as sent + "\n" +
+// se, the decoded sr must be {idScope}/registrations/{registrationId}, the
+// registration id is case-insensitive, and skn is absent or "registration".
+func CheckToken(token, key string, opts CheckOptions) TokenCheck {
+	var c TokenCheck
+	add := func(code, format string, args ...any) {
+		c.Problems = append(c.Problems, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
+	}
+	t, err := ParseToken(token)
+	if err != nil {
+		add(ProblemMalformed, "%v", err)
+		return c
+	}
+	c.Token = t
+	res, err := t.DecodedResource()
+	if err != nil {
+		add(ProblemMalformed, "%v", err)
+		return c
+	}
+	if _, err := t.DecodedSignature(); err != nil {
+		add(ProblemMalformed, "%v", err)
+		return c
+	}
+	c.Resource = res
+	c.Dialects = MatchDialects(t)
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	c.Expiry = time.Unix(t.Expiry, 0).UTC()
+	c.ExpiresIn = c.Expiry.Sub(now)
+
+	if !t.HasPrefix {
+		add(ProblemMissingPrefix, "the token does not start with %q", TokenPrefix)
+	}
+	if strings.ContainsAny(t.Sig, "+/=") {
+		add(ProblemSigNotEncoded, "sig holds a raw '+', '/' or '=': the base64 signature must be URL-encoded")
+	}
+	if strings.Contains(t.SR, "/") {
+		add(ProblemSRNotEncoded, "sr holds a raw '/': the resource must be URL-encoded (e.g. %%2F)")
+	}
+
+	if _, err := DecodeKey(key); err != nil {
+		add(ProblemBadKey, "the key to check with: %v", err)
+	} else {
+		c.SignatureOK = t.Verify(key)
+	}
+	if !c.SignatureOK && !c.Has(ProblemBadKey) {
+		if opts.GroupKey != "" && t.Verify(opts.GroupKey) {
+			add(ProblemGroupKeyUsed, "the token is signed with the group enrollment key itself; sign with the device key derived from it for the registration id")
+		} else {
+			add(ProblemWrongKey, "the signature does not verify with the given key over %q", StringToSign(t.SR, t.Expiry))
+		}
+	}
+
+	if opts.IDScope != "" || opts.RegistrationID != "" {
+		want := RawResource(opts.IDScope, opts.RegistrationID)
+		if !resourceMatches(res, opts.IDScope, opts.RegistrationID) {
+			add(ProblemResourceMismatch, "sr decodes to %q, want %q", res, want)
+		}
+	}
+
+	switch {
+	case t.Expiry < clockSetEpoch:
+		add(ProblemClockNotSet, "se %d is %s, before 2000: the device clock was probably never set (no SNTP)", t.Expiry, c.Expiry.Format(time.RFC3339))
+		add(ProblemExpired, "the token expired at %s", c.Expiry.Format(time.RFC3339))
+	case !c.Expiry.After(now):
+		add(ProblemExpired, "the token expired at %s, %s before now", c.Expiry.Format(time.RFC3339), (-c.ExpiresIn).Round(time.Second))
+	case c.ExpiresIn > MaxTokenLifetime:
+		add(ProblemExpiryTooFar, "se is %s after now, more than %s: the device clock or the TTL is wrong", c.ExpiresIn.Round(time.Second), MaxTokenLifetime)
+	}
+
+	if t.HasSKN && t.SKN != "registration" {
+		add(ProblemWrongSKN, "skn is %q; DPS symmetric-key registration uses \"registration\" or no skn", t.SKN)
+	}
+	c.Valid = c.SignatureOK && len(c.Problems) == 0
+	return c
+}
+
+// resourceMatches compares a decoded resource with
+// {idScope}/registrations/{registrationId}; the registration id is compared
+// case-insensitively (DPS registration ids are case-insensitive).
+func resourceMatches(res, idScope, registrationID string) bool {
+	prefix := idScope + "/registrations/"
+	if !strings.HasPrefix(res, prefix) {
+		return false
+	}
+	return strings.EqualFold(res[len(prefix):], registrationID)
+}

@@ -1,0 +1,120 @@
+package reference
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckToken(t *testing.T) {
+	v := loadVectors(t)
+	groupKey := v.Derive[0].GroupKey
+	const scope, id = "0ne00000A0A", "dev-01"
+	devKey, err := DeriveDeviceKey(groupKey, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1700000000, 0)
+	exp := now.Add(time.Hour).Unix()
+	mk := func(d Dialect, key, resource string, expiry int64, keyName string) string {
+		t.Helper()
+		p := SASParams{Dialect: d, Key: key, Expiry: expiry, KeyName: keyName}
+		if resource != "" {
+			p.Resource = resource
+		} else {
+			p.IDScope, p.RegistrationID = scope, id
+		}
+		s, err := NewSAS(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Token
+	}
+	good := mk(DialectDefault, devKey, "", exp, "registration")
+	opts := CheckOptions{IDScope: scope, RegistrationID: id, Now: now, GroupKey: groupKey}
+
+	tests := []struct {
+		name     string
+		token    string
+		key      string
+		opts     CheckOptions
+		valid    bool
+		dialects []Dialect
+		problems []string
+	}{
+		{"default", good, devKey, opts, true, []Dialect{DialectDefault}, nil},
+		{"azure-sdk-for-c", mk(DialectAzureSDKForC, devKey, "", exp, ""), devKey, opts, true, []Dialect{DialectAzureSDKForC}, nil},
+		{"azure-iot-sdk-c", mk(DialectAzureIoTSDKC, devKey, "", exp, "registration"), devKey, opts, true, []Dialect{DialectAzureIoTSDKC}, nil},
+		{"registration id in other case", good, devKey,
+			CheckOptions{IDScope: scope, RegistrationID: "DEV-01", Now: now}, true, []Dialect{DialectDefault}, nil},
+		{"no scope to compare", good, devKey, CheckOptions{Now: now}, true, []Dialect{DialectDefault}, nil},
+		{"group key used", mk(DialectDefault, groupKey, "", exp, "registration"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemGroupKeyUsed}},
+		{"wrong key", good, "YWJjZGVmZ2g=", opts, false, []Dialect{DialectDefault}, []string{ProblemWrongKey}},
+		{"bad key", good, "###", opts, false, []Dialect{DialectDefault}, []string{ProblemBadKey}},
+		{"resource mismatch", mk(DialectDefault, devKey, scope+"/registrations/dev-02", exp, "registration"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemResourceMismatch}},
+		{"expired", mk(DialectDefault, devKey, "", now.Unix()-1, "registration"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemExpired}},
+		{"clock not set", mk(DialectDefault, devKey, "", 3600, "registration"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemClockNotSet, ProblemExpired}},
+		{"expiry too far", mk(DialectDefault, devKey, "", now.Add(2*MaxTokenLifetime).Unix(), "registration"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemExpiryTooFar}},
+		{"wrong skn", mk(DialectDefault, devKey, "", exp, "iothubowner"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemWrongSKN}},
+		{"malformed", "SharedAccessSignature sr=x", devKey, opts, false, nil, []string{ProblemMalformed}},
+		{"missing prefix", strings.TrimPrefix(good, TokenPrefix), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemMissingPrefix}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := CheckToken(tt.token, tt.key, tt.opts)
+			if c.Valid != tt.valid {
+				t.Errorf("Valid = %v, want %v (%s)", c.Valid, tt.valid, c.Summary())
+			}
+			if !slices.Equal(c.Dialects, tt.dialects) {
+				t.Errorf("Dialects = %v, want %v", c.Dialects, tt.dialects)
+			}
+			var codes []string
+			for _, p := range c.Problems {
+				codes = append(codes, p.Code)
+				if p.Message == "" {
+					t.Errorf("problem %s has no message", p.Code)
+				}
+			}
+			if !slices.Equal(codes, tt.problems) {
+				t.Errorf("problems = %v, want %v (%s)", codes, tt.problems, c.Summary())
+			}
+			if strings.Contains(c.Summary(), devKey) || strings.Contains(c.Summary(), groupKey) {
+				t.Errorf("summary leaks a key: %s", c.Summary())
+			}
+		})
+	}
+}
+
+// TestCheckTokenUnencoded: tokens whose sr or sig were not URL-encoded verify
+// over the bytes sent but are reported, and match no dialect.
+func TestCheckTokenUnencoded(t *testing.T) {
+	const key = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg="
+	now := time.Unix(1700000000, 0)
+	sr := "0ne00000A0A/registrations/dev"
+	sig, err := Sign(key, StringToSign(sr, 1700003600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := "SharedAccessSignature sr=" + sr + "&sig=" + sig + "&se=1700003600&skn=registration"
+	c := CheckToken(tok, key, CheckOptions{IDScope: "0ne00000A0A", RegistrationID: "dev", Now: now})
+	if !c.SignatureOK || c.Valid {
+		t.Errorf("SignatureOK=%v Valid=%v, want true/false", c.SignatureOK, c.Valid)
+	}
+	if !c.Has(ProblemSRNotEncoded) || !c.Has(ProblemSigNotEncoded) {
+		t.Errorf("problems = %+v", c.Problems)
+	}
+	if len(c.Dialects) != 0 {
+		t.Errorf("Dialects = %v, want none", c.Dialects)
+	}
+	if c.ExpiresIn != time.Hour {
+		t.Errorf("ExpiresIn = %v, want 1h", c.ExpiresIn)
+	}
+}
