@@ -1,0 +1,392 @@
+package mockdps
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request is one HTTP request exactly as the mock received it.
+type Request struct {
+	Time       time.Time
+	RemoteAddr string
+	Method     string
+	RequestURI string
+	Proto      string
+	// Header holds the header fields as received: original names, values
+	// and order (duplicates kept).
+	Header [][2]string
+	Body   []byte
+	// Raw is the request line, header block and body exactly as read from
+	// the connection (after TLS decryption).
+	Raw            []byte
+	TLSVersion     string // "TLS1.3", ...; "" over plain HTTP
+	SNI            string
+	RegistrationID string // from the path, "" when the path has none
+	Status         int    // response status; 0 when the connection was dropped
+	Diagnosis      *Diagnosis
+}
+
+// connKey is the context key under which ConnContext stores the *recConn.
+type connKey struct{}
+
+// recConn records the bytes read from a connection so that each request can
+// be captured as received: net/http parses headers into a map and loses
+// their order and spelling.
+type recConn struct {
+	net.Conn
+	tls *tls.Conn // nil over plain HTTP
+
+	mu   sync.Mutex
+	buf  []byte // bytes read and not yet attributed to a request
+	skip int    // bytes still to drop: the unread rest of an earlier request
+}
+
+func (c *recConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		b := p[:n]
+		if c.skip > 0 {
+			d := min(c.skip, len(b))
+			c.skip -= d
+			b = b[d:]
+		}
+		// A peer that never completes a request cannot grow the buffer
+		// beyond what net/http itself accepts (header limit, body cap).
+		if len(c.buf)+len(b) <= maxRecorded {
+			c.buf = append(c.buf, b...)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// maxRecorded bounds the bytes a connection buffers between two requests.
+const maxRecorded = 1 << 20
+
+// take removes and returns the bytes of the next request from the recorded
+// stream. Requests on a keep-alive connection are sequential, so the next
+// request starts at the front of the buffer; its end is found by parsing the
+// header block and the body framing (Content-Length or chunked). When the
+// body was not read completely (a rejected oversized body) the missing rest
+// is dropped from the stream as it arrives.
+func (c *recConn) take() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Clients may send stray CRLFs between requests (RFC 9112 §2.2).
+	i := 0
+	for i < len(c.buf) && (c.buf[i] == '\r' || c.buf[i] == '\n') {
+		i++
+	}
+	b := c.buf[i:]
+	n := requestLength(b)
+	if n < 0 || n > len(b) {
+		raw := bytes.Clone(b)
+		if n > len(b) {
+			c.skip = n - len(b)
+		}
+		c.buf = c.buf[:0]
+		return raw
+	}
+	raw := bytes.Clone(b[:n])
+	rest := len(b) - n
+	copy(c.buf, b[n:])
+	c.buf = c.buf[:rest]
+	return raw
+}
+
+// requestLength returns the length of the HTTP/1.x request at the start of
+// b, or -1 when it cannot be determined from b (incomplete header block,
+// incomplete chunked body, malformed framing). The result may exceed len(b)
+// when the Content-Length body is not all there.
+func requestLength(b []byte) int {
+	hdrEnd, lines := headerEnd(b)
+	if hdrEnd < 0 {
+		return -1
+	}
+	cl, chunked := 0, false
+	for _, l := range lines[1:] {
+		name, value, ok := splitHeader(l)
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 0 {
+				return -1
+			}
+			cl = n
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			chunked = strings.Contains(strings.ToLower(value), "chunked")
+		}
+	}
+	if !chunked {
+		return hdrEnd + cl
+	}
+	n := chunkedLength(b[hdrEnd:])
+	if n < 0 {
+		return -1
+	}
+	return hdrEnd + n
+}
+
+// headerEnd finds the empty line ending the header block and returns the
+// offset just after it and the header lines (without line endings).
+func headerEnd(b []byte) (int, [][]byte) {
+	var lines [][]byte
+	off := 0
+	for {
+		j := bytes.IndexByte(b[off:], '\n')
+		if j < 0 {
+			return -1, nil
+		}
+		line := b[off : off+j]
+		off += j + 1
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			if len(lines) == 0 {
+				continue
+			}
+			return off, lines
+		}
+		lines = append(lines, line)
+	}
+}
+
+func splitHeader(l []byte) (string, string, bool) {
+	i := bytes.IndexByte(l, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	return string(l[:i]), strings.TrimSpace(string(l[i+1:])), true
+}
+
+// chunkedLength returns the length of a chunked body (with trailers) at the
+// start of b, or -1 if incomplete or malformed.
+func chunkedLength(b []byte) int {
+	off := 0
+	for {
+		j := bytes.IndexByte(b[off:], '\n')
+		if j < 0 {
+			return -1
+		}
+		line := bytes.TrimSuffix(b[off:off+j], []byte{'\r'})
+		off += j + 1
+		if k := bytes.IndexByte(line, ';'); k >= 0 {
+			line = line[:k]
+		}
+		size, err := strconv.ParseUint(strings.TrimSpace(string(line)), 16, 31)
+		if err != nil {
+			return -1
+		}
+		if size == 0 {
+			// Trailer section up to an empty line.
+			for {
+				j := bytes.IndexByte(b[off:], '\n')
+				if j < 0 {
+					return -1
+				}
+				l := bytes.TrimSuffix(b[off:off+j], []byte{'\r'})
+				off += j + 1
+				if len(l) == 0 {
+					return off
+				}
+			}
+		}
+		off += int(size)
+		if off > len(b) {
+			return -1
+		}
+		// CRLF after the chunk data.
+		if off < len(b) && b[off] == '\r' {
+			off++
+		}
+		if off >= len(b) || b[off] != '\n' {
+			return -1
+		}
+		off++
+	}
+}
+
+// parseRaw splits captured request bytes into request line parts, the
+// headers in order and the body.
+func parseRaw(raw []byte) (method, uri, proto string, hdr [][2]string, body []byte) {
+	end, lines := headerEnd(raw)
+	if end < 0 {
+		return "", "", "", nil, nil
+	}
+	if f := strings.SplitN(string(lines[0]), " ", 3); len(f) == 3 {
+		method, uri, proto = f[0], f[1], f[2]
+	}
+	hdr = make([][2]string, 0, len(lines)-1)
+	for _, l := range lines[1:] {
+		if name, value, ok := splitHeader(l); ok {
+			hdr = append(hdr, [2]string{name, value})
+		}
+	}
+	return method, uri, proto, hdr, raw[end:]
+}
+
+func connFrom(ctx context.Context) *recConn {
+	c, _ := ctx.Value(connKey{}).(*recConn)
+	return c
+}
+
+// recListener wraps accepted connections in recConn (and TLS when cfg is set).
+type recListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l *recListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if l.cfg == nil {
+		return &recConn{Conn: c}, nil
+	}
+	tc := tls.Server(c, l.cfg)
+	return &recConn{Conn: tc, tls: tc}, nil
+}
+
+// ring keeps the latest n items.
+type ring[T any] struct {
+	mu    sync.Mutex
+	max   int
+	items []T
+	start int
+}
+
+func (r *ring[T]) add(v T) {
+	if r.max <= 0 {
+		return
+	}
+	r.mu.Lock()
+	if len(r.items) < r.max {
+		r.items = append(r.items, v)
+	} else {
+		r.items[r.start] = v
+		r.start = (r.start + 1) % r.max
+	}
+	r.mu.Unlock()
+}
+
+func (r *ring[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]T, 0, len(r.items))
+	out = append(out, r.items[r.start:]...)
+	return append(out, r.items[:r.start]...)
+}
+
+// redactToken shortens the sig value of a SAS token to its first 6
+// characters so that printed captures cannot be replayed.
+func redactToken(tok string) string {
+	i := strings.Index(tok, "sig=")
+	for i > 0 && tok[i-1] != '&' && tok[i-1] != ' ' {
+		j := strings.Index(tok[i+4:], "sig=")
+		if j < 0 {
+			return tok
+		}
+		i += 4 + j
+	}
+	if i < 0 {
+		return tok
+	}
+	start := i + 4
+	end := strings.IndexByte(tok[start:], '&')
+	if end < 0 {
+		end = len(tok)
+	} else {
+		end += start
+	}
+	return tok[:start] + redactSecret(tok[start:end]) + tok[end:]
+}
+
+// redactSecret keeps the first 6 characters of a signature or key.
+func redactSecret(s string) string {
+	if len(s) <= 6 {
+		return strings.Repeat("*", len(s))
+	}
+	return s[:6] + "…(redacted)"
+}
+
+// redactRaw redacts the signature in the Authorization header of raw
+// request bytes.
+func redactRaw(raw []byte) []byte {
+	end, _ := headerEnd(raw)
+	if end < 0 {
+		end = len(raw)
+	}
+	var out bytes.Buffer
+	off := 0
+	for off < end {
+		j := bytes.IndexByte(raw[off:end], '\n')
+		next := end
+		if j >= 0 {
+			next = off + j + 1
+		}
+		line := raw[off:next]
+		if len(line) > 14 && strings.EqualFold(string(line[:14]), "authorization:") {
+			out.WriteString(redactToken(string(line)))
+		} else {
+			out.Write(line)
+		}
+		off = next
+	}
+	out.Write(raw[end:])
+	return out.Bytes()
+}
+
+// capturedJSON is the redacted JSON form of a Request (capture file, admin
+// endpoint).
+type capturedJSON struct {
+	Time           time.Time   `json:"time"`
+	RemoteAddr     string      `json:"remoteAddr"`
+	Method         string      `json:"method"`
+	RequestURI     string      `json:"requestUri"`
+	Proto          string      `json:"proto"`
+	Header         [][2]string `json:"header"`
+	Body           string      `json:"body"`
+	Raw            string      `json:"raw"`
+	TLSVersion     string      `json:"tlsVersion,omitempty"`
+	SNI            string      `json:"sni,omitempty"`
+	RegistrationID string      `json:"registrationId,omitempty"`
+	Status         int         `json:"status"`
+	Diagnosis      *Diagnosis  `json:"diagnosis,omitempty"`
+}
+
+// Redacted returns a copy of r with signatures shortened in the header,
+// the raw bytes and the diagnosis (which is redacted already).
+func (r Request) Redacted() Request {
+	out := r
+	out.Header = make([][2]string, len(r.Header))
+	for i, h := range r.Header {
+		if strings.EqualFold(h[0], "Authorization") {
+			h[1] = redactToken(h[1])
+		}
+		out.Header[i] = h
+	}
+	out.Raw = redactRaw(r.Raw)
+	return out
+}
+
+// MarshalJSON encodes the request redacted, with body and raw bytes as text.
+func (r Request) MarshalJSON() ([]byte, error) {
+	rr := r.Redacted()
+	return json.Marshal(capturedJSON{
+		Time: rr.Time, RemoteAddr: rr.RemoteAddr, Method: rr.Method, RequestURI: rr.RequestURI,
+		Proto: rr.Proto, Header: rr.Header, Body: string(rr.Body), Raw: string(rr.Raw),
+		TLSVersion: rr.TLSVersion, SNI: rr.SNI, RegistrationID: rr.RegistrationID,
+		Status: rr.Status, Diagnosis: rr.Diagnosis,
+	})
+}
