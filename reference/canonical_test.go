@@ -12,7 +12,7 @@ import (
 
 func sampleParams() RequestParams {
 	return RequestParams{IDScope: "0ne00000A0A", RegistrationID: "dev-1", OperationID: "4.d0a6.e717",
-		Token: "SharedAccessSignature sr=0ne00000A0A%2Fregistrations%2Fdev-1&sig=abc%3D&se=1700000000&skn=registration",
+		Token:   "SharedAccessSignature sr=0ne00000A0A%2Fregistrations%2Fdev-1&sig=abc%3D&se=1700000000&skn=registration",
 		Payload: json.RawMessage(`{"a":[1,2]}`)}
 }
 
