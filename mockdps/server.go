@@ -260,7 +260,9 @@ func urlHost(a *net.TCPAddr) string {
 func (s *Server) URL() string { return s.url }
 
 // Host is host:port of URL, the DPS "endpoint" to give a client.
-func (s *Server) Host() string { return strings.TrimPrefix(strings.TrimPrefix(s.url, "https://"), "http://") }
+func (s *Server) Host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(s.url, "https://"), "http://")
+}
 
 // Addr is the listener's address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
