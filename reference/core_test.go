@@ -309,6 +309,7 @@ func TestRequestErrors(t *testing.T) {
 		{"no scope", func(p *RequestParams) { p.IDScope = "" }, "id scope"},
 		{"no token", func(p *RequestParams) { p.Token = "" }, "token"},
 		{"token with newline", func(p *RequestParams) { p.Token = "a\r\nX-Evil: 1" }, "line break"},
+		{"token with trailing space", func(p *RequestParams) { p.Token = "a " }, "whitespace"},
 		{"bad payload", func(p *RequestParams) { p.Payload = json.RawMessage("{") }, "payload"},
 		{"bad endpoint", func(p *RequestParams) { p.Endpoint = "https://x/" }, "endpoint"},
 		{"bad port", func(p *RequestParams) { p.Endpoint = "x:99999" }, "port"},

@@ -74,6 +74,10 @@ func (p RequestParams) build(method, op string) (request, error) {
 	if strings.ContainsAny(p.Token, "\r\n") {
 		return request{}, errors.New("authorization token contains a line break")
 	}
+	if strings.Trim(p.Token, " \t") != p.Token {
+		// HTTP drops whitespace around a header value: it cannot be sent.
+		return request{}, errors.New("authorization token starts or ends with whitespace")
+	}
 	path := "/" + p.IDScope + "/registrations/" + p.RegistrationID
 	r := request{method: method, host: host, auth: p.Token}
 	switch op {
