@@ -161,9 +161,9 @@ func (r *Reader) overflow() bool {
 	case m < 0:
 		// Device output without a line end: hand it on in pieces, keeping a
 		// tail that could be the start of a marker.
-		keep := len(Marker) - 1
-		r.log(rest[:len(rest)-keep])
-		r.off += len(rest) - keep
+		n := len(rest) - (len(Marker) - 1)
+		r.log(rest[:n])
+		r.off += n
 	case m > 0:
 		r.log(rest[:m])
 		r.off += m
@@ -178,13 +178,15 @@ func (r *Reader) overflow() bool {
 	return true
 }
 
+// log queues device output, in pieces of at most max bytes.
 func (r *Reader) log(b []byte) {
-	if len(b) == 0 {
-		return
+	for len(b) > 0 {
+		piece := min(len(b), r.max)
+		r.stats.LogLines++
+		r.stats.JunkBytes += piece
+		r.pending = append(r.pending, Item{Log: bytes.Clone(b[:piece])})
+		b = b[piece:]
 	}
-	r.stats.LogLines++
-	r.stats.JunkBytes += len(b)
-	r.pending = append(r.pending, Item{Log: bytes.Clone(b)})
 }
 
 func (r *Reader) line(line []byte) {
