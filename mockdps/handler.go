@@ -96,6 +96,8 @@ type exchange struct {
 	body   []byte
 	status int
 	diag   *Diagnosis
+	// hijacked is the connection taken over by a drop fault.
+	hijacked io.Closer
 }
 
 // ServeHTTP serves the DPS device API and the /_mock/ admin endpoints.
@@ -111,6 +113,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{s: s, w: w, r: r, now: s.now()}
 	dropped := ex.serve()
 	s.capture1(ex, dropped)
+	if ex.hijacked != nil {
+		_ = ex.hijacked.Close()
+	}
 }
 
 // serve runs the request through the checks in order: faults, rate limit,
@@ -130,7 +135,7 @@ func (ex *exchange) serve() bool {
 		case FaultDrop:
 			if hj, ok := ex.w.(http.Hijacker); ok {
 				if c, _, err := hj.Hijack(); err == nil {
-					_ = c.Close()
+					ex.hijacked = c // closed once the request is captured
 					ex.setDiag(CauseFault, "a response", "connection dropped", "injected fault: connection dropped")
 					return true
 				}

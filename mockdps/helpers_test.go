@@ -92,7 +92,7 @@ func (rc *rawConn) read() *response {
 		rc.t.Fatalf("read body: %v", err)
 	}
 	out := &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-	if len(b) > 0 {
+	if len(b) > 0 && b[0] == '{' {
 		if err := json.Unmarshal(b, &out.JSON); err != nil {
 			rc.t.Fatalf("response body %q is not a JSON object: %v", b, err)
 		}
