@@ -20,6 +20,7 @@ const (
 	ProblemSigNotEncoded    = "sig-not-encoded"   // sig holds a raw '+', '/' or '='
 	ProblemSRNotEncoded     = "sr-not-encoded"    // sr holds a raw '/'
 	ProblemWrongSKN         = "wrong-skn"         // skn present but not "registration"
+	ProblemDialectMismatch  = "dialect-mismatch"  // not written in CheckOptions.Dialect
 )
 
 // MaxTokenLifetime is how far in the future an expiry may be before
@@ -45,6 +46,10 @@ type CheckOptions struct {
 	// derived from this group key; a token signed with the group key itself
 	// is then reported as ProblemGroupKeyUsed.
 	GroupKey string
+	// Dialect, when set, is the dialect the token is expected in; a token
+	// that no formatting in it reproduces gets ProblemDialectMismatch, even
+	// when its signature verifies.
+	Dialect Dialect
 }
 
 // TokenCheck is what CheckToken found.
@@ -172,6 +177,16 @@ func CheckToken(token, key string, opts CheckOptions) TokenCheck {
 		add(ProblemExpiryTooFar, "se is %s after now, more than %s: the device clock or the TTL is wrong", c.ExpiresIn.Round(time.Second), MaxTokenLifetime)
 	}
 
+	if opts.Dialect != "" && !containsDialect(c.Dialects, opts.Dialect) {
+		in := "no known dialect"
+		if len(c.Dialects) > 0 {
+			in = string(c.Dialects[0])
+			for _, d := range c.Dialects[1:] {
+				in += "/" + string(d)
+			}
+		}
+		add(ProblemDialectMismatch, "the token is written in %s, not in the expected %s", in, opts.Dialect)
+	}
 	if t.HasSKN && t.SKN != "registration" {
 		add(ProblemWrongSKN, "skn is %q; DPS symmetric-key registration uses \"registration\" or no skn", t.SKN)
 	}
@@ -188,4 +203,13 @@ func resourceMatches(res, idScope, registrationID string) bool {
 		return false
 	}
 	return strings.EqualFold(res[len(prefix):], registrationID)
+}
+
+func containsDialect(ds []Dialect, d Dialect) bool {
+	for _, x := range ds {
+		if x == d {
+			return true
+		}
+	}
+	return false
 }

@@ -64,6 +64,11 @@ func TestCheckToken(t *testing.T) {
 		{"wrong skn", mk(DialectDefault, devKey, "", exp, "iothubowner"), devKey, opts, false,
 			[]Dialect{DialectDefault}, []string{ProblemWrongSKN}},
 		{"malformed", "SharedAccessSignature sr=x", devKey, opts, false, nil, []string{ProblemMalformed}},
+		{"dialect as expected", good, devKey,
+			CheckOptions{IDScope: scope, RegistrationID: id, Now: now, Dialect: DialectDefault}, true, []Dialect{DialectDefault}, nil},
+		{"dialect mismatch", mk(DialectAzureIoTSDKC, devKey, "", exp, "registration"), devKey,
+			CheckOptions{IDScope: scope, RegistrationID: id, Now: now, Dialect: DialectDefault}, false,
+			[]Dialect{DialectAzureIoTSDKC}, []string{ProblemDialectMismatch}},
 		{"missing prefix", strings.TrimPrefix(good, TokenPrefix), devKey, opts, false,
 			[]Dialect{DialectDefault}, []string{ProblemMissingPrefix}},
 	}

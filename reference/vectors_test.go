@@ -152,12 +152,3 @@ func TestVectorsSAS(t *testing.T) {
 		})
 	}
 }
-
-func containsDialect(ds []Dialect, d Dialect) bool {
-	for _, x := range ds {
-		if x == d {
-			return true
-		}
-	}
-	return false
-}
