@@ -1,0 +1,137 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/hiltest/hiltest/protocol"
+	"go.bug.st/serial"
+)
+
+// DefaultReadTimeout is the read timeout OpenPort sets: short enough for a
+// reader goroutine to notice Close and context cancellation promptly.
+const DefaultReadTimeout = 50 * time.Millisecond
+
+// ErrReadTimeout is returned by the Read of a port from OpenPort when no byte
+// arrived within the read timeout. It reports Timeout() == true, so
+// os.IsTimeout-style checks work.
+var ErrReadTimeout error = readTimeoutError{}
+
+type readTimeoutError struct{}
+
+func (readTimeoutError) Error() string   { return "serial read timed out" }
+func (readTimeoutError) Timeout() bool   { return true }
+func (readTimeoutError) Temporary() bool { return true }
+
+// timeoutPort wraps a go.bug.st/serial port so that Read reports its
+// timeout as ErrReadTimeout instead of (0, nil): bugst/go-serial returns
+// (0, nil) on timeout (serial_unix.go Read; bugst/go-serial#148), which makes
+// io.ReadFull and bufio loop forever. This is the one place that wraps it.
+type timeoutPort struct {
+	serial.Port
+}
+
+func (p timeoutPort) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, err := p.Port.Read(b)
+	if n == 0 && err == nil {
+		return 0, ErrReadTimeout
+	}
+	return n, err
+}
+
+// OpenPort opens a serial port (a device path or a symlink to one) at baud
+// with 8N1, no flow control, and a read timeout of DefaultReadTimeout. The
+// port's Read returns ErrReadTimeout when the timeout expires with no data.
+//
+// The modem lines are left as the driver sets them (InitialStatusBits nil):
+// setting them at open fails on ptys with ENOTTY (../shared/hil/FACTS.md §5),
+// and on Linux DTR and RTS both go asserted, which the ESP32 auto-reset
+// circuit ignores (both asserted together = no reset).
+func OpenPort(path string, baud int) (serial.Port, error) {
+	if baud <= 0 {
+		baud = 115200
+	}
+	p, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := p.SetReadTimeout(DefaultReadTimeout); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("open %s: set read timeout: %w", path, err)
+	}
+	return timeoutPort{p}, nil
+}
+
+// IsPortGone reports whether err from a port's Read or Write means the port
+// is closed or the device behind it vanished (unplugged, re-enumerating, pty
+// master closed): go.bug.st/serial's *PortError with code PortClosed, EIO,
+// ENXIO, ENODEV, or EOF.
+func IsPortGone(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *serial.PortError
+	if errors.As(err, &pe) && pe.Code() == serial.PortClosed {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.EIO) ||
+		errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, protocol.ErrNoData) || errors.Is(err, ErrReadTimeout) {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// PingLoop sends n PING requests with the given payload over a bare port
+// (no session: no handshake, retries or reader goroutine) and waits for each
+// answer; it is the baseline that session overhead is measured against. The
+// port should come from OpenPort. It fails on the first lost, bad or
+// mismatched answer.
+func PingLoop(ctx context.Context, port io.ReadWriter, n int, payload []byte) error {
+	enc := protocol.NewEncoder(port, protocol.DefaultMaxFrame)
+	rd := protocol.NewReader(port, protocol.DefaultMaxFrame)
+	var seq uint16
+	for i := 0; i < n; i++ {
+		seq++
+		if seq == 0 {
+			seq = 1
+		}
+		if err := enc.Encode(protocol.NewRequest(seq, protocol.VerbPing, protocol.Bytes("data", payload))); err != nil {
+			return fmt.Errorf("ping %d: %w", i, err)
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("ping %d: %w", i, err)
+			}
+			it, err := rd.Next()
+			if err != nil {
+				if isTimeout(err) {
+					continue
+				}
+				return fmt.Errorf("ping %d: %w", i, err)
+			}
+			if it.Frame == nil || !it.Frame.Kind.IsResponse() || it.Frame.Seq != seq {
+				continue
+			}
+			if err := it.Frame.Err(); err != nil {
+				return fmt.Errorf("ping %d: %w", i, err)
+			}
+			if it.Frame.String("data") != string(payload) {
+				return fmt.Errorf("ping %d: echo differs", i)
+			}
+			break
+		}
+	}
+	return nil
+}

@@ -1,0 +1,1067 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/protocol"
+	"go.bug.st/serial"
+)
+
+// Session defaults.
+const (
+	DefaultCommandTimeout   = 2 * time.Second
+	DefaultRetries          = 2
+	DefaultReconnectTimeout = 5 * time.Second
+	// longVerbSlack is added to a long verb's own timeout argument
+	// (PROTOCOL.md §5: DPS.REGISTER gets its timeout plus 5 s).
+	longVerbSlack = 5 * time.Second
+	// maxOutputLines bounds the device output a session keeps between
+	// TakeOutput calls; older lines are dropped.
+	maxOutputLines = 10000
+)
+
+// ErrClosed is returned by calls on a closed session.
+var ErrClosed = errors.New("session closed")
+
+// ErrNoCapability is returned (wrapped) by Call for a verb whose capability
+// the board did not list in HELLO.
+var ErrNoCapability = errors.New("board lacks the capability")
+
+// SessionConfig says which board to open and how to talk to it.
+type SessionConfig struct {
+	Name string // the board's name in the bench
+	// Port is a device path or a symlink to one. The session re-opens the
+	// same path when the port vanishes, so a stable symlink
+	// (/dev/serial/by-id/..., a simulator link) follows a re-plug.
+	Port string
+	// USB finds the port by USB VID/PID/serial number instead of Port (at
+	// open and at every re-open).
+	USB     *boards.USBMatch
+	Profile boards.Profile
+	Baud    int  // 0 = the profile's (115200 when that is 0 too)
+	NoReset bool // skip the reset at open and just handshake
+	// CommandTimeout is each request's deadline (default 2 s); long verbs
+	// (DPS.REGISTER, NET.WIFI) get their own timeout argument plus 5 s.
+	CommandTimeout time.Duration
+	// Retries is how often a request is resent after a bad CRC, a lost
+	// answer or BUSY (0 = DefaultRetries, negative = never).
+	Retries int
+	// ReadyTimeout bounds the wait for READY after a reset (default: the
+	// profile's boot time plus 3 s). Without READY the session tries HELLO.
+	ReadyTimeout time.Duration
+	// ReconnectTimeout bounds the wait for a vanished port to come back
+	// (default 5 s); after it the board is lost.
+	ReconnectTimeout time.Duration
+	// MaxFrame is the longest frame the host accepts (0 = 4096).
+	MaxFrame int
+	// Logf receives the session's own messages (retries, reconnects,
+	// fallbacks); nil discards them.
+	Logf func(format string, args ...any)
+	// Ports lists serial ports for USB matching; nil = ListPorts.
+	Ports func() ([]PortInfo, error)
+}
+
+// SessionStats counts what happened on a session.
+type SessionStats struct {
+	Requests  int // requests sent (retries included)
+	Retries   int // requests resent
+	Timeouts  int // attempts that got no answer in time
+	BadCRC    int // frames from the board rejected for their CRC
+	BadFrame  int // frames from the board rejected for their grammar
+	TooLong   int // frames from the board longer than the maximum
+	Stale     int // responses whose seq was not the awaited one (discarded)
+	Resets    int // READY events seen (each boot)
+	Reopens   int // times the port vanished and was re-opened
+	JunkBytes int // bytes of device output
+	LogLines  int // lines of device output
+	Dropped   int // events dropped because nobody read them in time
+}
+
+// Session is an open connection to one board. It implements Board. Its
+// methods are safe for concurrent use; requests are sent one at a time.
+type Session struct {
+	cfg     SessionConfig
+	retries int
+
+	callMu sync.Mutex // one operation (request, reset, handshake) at a time
+
+	mu       sync.Mutex
+	port     serial.Port // nil while re-opening or after loss
+	path     string      // path of the current port
+	info     BoardInfo
+	txMax    int // longest frame we send: min(host, board)
+	output   []LogLine
+	waiter   *waiter
+	stats    SessionStats
+	rdPrev   protocol.ReaderStats // stats of readers replaced after a re-open
+	rdCur    protocol.ReaderStats
+	rebooted string // READY reason seen outside a request, "" = none
+	bounced  bool   // the port vanished and came back outside a request
+	lost     error  // set when the board is lost for good
+	seq      uint16
+
+	closing   chan struct{}
+	done      chan struct{} // closed when the reader goroutine exits
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Board = (*Session)(nil)
+
+// waiter receives what the reader goroutine sees for the current operation:
+// responses with the awaited seq, events, rejected frames with that seq,
+// and port state changes.
+type waiter struct {
+	seq int // awaited response seq; -1 = none
+	ch  chan event
+}
+
+type portState int
+
+const (
+	portUp portState = iota
+	portDown
+	portBack
+	portLost
+)
+
+type event struct {
+	frame *protocol.Frame
+	ferr  *protocol.FrameError
+	state portState
+	err   error
+}
+
+// Open opens the board's port, resets it with its profile's method (unless
+// cfg.NoReset), skips its boot output, waits for READY and completes the
+// HELLO handshake, checking the protocol version. The session owns one
+// reader goroutine until Close.
+func Open(ctx context.Context, cfg SessionConfig) (*Session, error) {
+	if cfg.Port == "" && cfg.USB == nil {
+		return nil, fmt.Errorf("open board %q: no port and no USB match", cfg.Name)
+	}
+	if cfg.Baud <= 0 {
+		cfg.Baud = cfg.Profile.Baud
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = cfg.Profile.BootTime + 3*time.Second
+	}
+	if cfg.ReconnectTimeout <= 0 {
+		cfg.ReconnectTimeout = DefaultReconnectTimeout
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = protocol.DefaultMaxFrame
+	}
+	if cfg.Ports == nil {
+		cfg.Ports = ListPorts
+	}
+	if cfg.Profile.Reset == "" {
+		cfg.Profile.Reset = boards.ResetNone
+	}
+	s := &Session{cfg: cfg, retries: cfg.Retries, txMax: cfg.MaxFrame,
+		closing: make(chan struct{}), done: make(chan struct{})}
+	if s.retries == 0 {
+		s.retries = DefaultRetries
+	} else if s.retries < 0 {
+		s.retries = 0
+	}
+	p, path, err := s.openPort()
+	if err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("open board %q: %w", cfg.Name, err)
+	}
+	s.port, s.path = p, path
+	go s.readLoop(p)
+
+	s.callMu.Lock()
+	if cfg.NoReset {
+		w := s.begin()
+		err = s.hello(ctx, w)
+		s.end()
+	} else {
+		err = s.reset(ctx)
+	}
+	s.callMu.Unlock()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open board %q on %s: %w", cfg.Name, path, err)
+	}
+	return s, nil
+}
+
+// Name returns the board's name.
+func (s *Session) Name() string { return s.cfg.Name }
+
+// Path returns the path of the port the session has open ("" when none).
+func (s *Session) Path() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.path
+}
+
+// Info returns the result of the last HELLO.
+func (s *Session) Info() BoardInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.info
+	i.Caps = append([]string(nil), i.Caps...)
+	return i
+}
+
+// Lost reports whether the board is lost (its port did not come back).
+func (s *Session) Lost() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost != nil
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	r := s.rdPrev
+	r.BadCRC += s.rdCur.BadCRC
+	r.BadFrame += s.rdCur.BadFrame
+	r.TooLong += s.rdCur.TooLong
+	r.JunkBytes += s.rdCur.JunkBytes
+	r.LogLines += s.rdCur.LogLines
+	st.BadCRC, st.BadFrame, st.TooLong, st.JunkBytes, st.LogLines = r.BadCRC, r.BadFrame, r.TooLong, r.JunkBytes, r.LogLines
+	return st
+}
+
+// TakeOutput returns the device output captured since the last call: boot
+// banners, logs, junk, rejected frames, each line with the time it was
+// received.
+func (s *Session) TakeOutput() []LogLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.output
+	s.output = nil
+	return out
+}
+
+// Close closes the port and waits for the reader goroutine to exit. It is
+// idempotent.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.mu.Lock()
+		p := s.port
+		s.port = nil
+		s.mu.Unlock()
+		if p != nil {
+			s.closeErr = p.Close()
+		}
+		<-s.done
+	})
+	return s.closeErr
+}
+
+func (s *Session) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf("%s: "+format, append([]any{s.cfg.Name}, args...)...)
+	}
+}
+
+func (s *Session) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// openPort opens the board's port by path or by USB match.
+func (s *Session) openPort() (serial.Port, string, error) {
+	path := s.cfg.Port
+	if s.cfg.USB != nil {
+		ports, err := s.cfg.Ports()
+		if err != nil {
+			return nil, "", err
+		}
+		pi, err := FindUSB(ports, *s.cfg.USB)
+		if err != nil {
+			return nil, "", err
+		}
+		path = pi.Name
+	}
+	p, err := OpenPort(path, s.cfg.Baud)
+	if err != nil {
+		return nil, path, err
+	}
+	return p, path, nil
+}
+
+// ---- reader goroutine ----
+
+// readLoop owns all reads from the port. It hands frames to the waiting
+// operation, keeps device output, and re-opens a vanished port. It exits on
+// Close or when the board is lost.
+func (s *Session) readLoop(port serial.Port) {
+	defer close(s.done)
+	rd := protocol.NewReader(port, s.cfg.MaxFrame)
+	for {
+		it, err := rd.Next()
+		s.mu.Lock()
+		s.rdCur = rd.Stats()
+		s.mu.Unlock()
+		if err == nil {
+			s.dispatch(it)
+			continue
+		}
+		if isTimeout(err) {
+			if b := rd.FlushLog(); b != nil {
+				s.addOutput(string(b))
+			}
+			if s.isClosing() {
+				return
+			}
+			continue
+		}
+		if s.isClosing() {
+			return
+		}
+		if !IsPortGone(err) {
+			s.logf("read %s: %v", s.Path(), err)
+		}
+		np := s.reconnect(port, err)
+		if np == nil {
+			return
+		}
+		port = np
+		s.mu.Lock()
+		st := rd.Stats()
+		s.rdPrev.BadCRC += st.BadCRC
+		s.rdPrev.BadFrame += st.BadFrame
+		s.rdPrev.TooLong += st.TooLong
+		s.rdPrev.JunkBytes += st.JunkBytes
+		s.rdPrev.LogLines += st.LogLines
+		s.rdCur = protocol.ReaderStats{}
+		s.mu.Unlock()
+		rd = protocol.NewReader(port, s.cfg.MaxFrame)
+	}
+}
+
+// reconnect closes the vanished port and re-opens it, retrying every
+// 100-500 ms until ReconnectTimeout. It returns nil when the session closes
+// or the board is lost.
+func (s *Session) reconnect(old serial.Port, cause error) serial.Port {
+	s.mu.Lock()
+	path := s.path
+	if s.port == old {
+		s.port = nil
+	}
+	s.mu.Unlock()
+	old.Close()
+	s.logf("port %s vanished (%v); waiting up to %v for it to return", path, cause, s.cfg.ReconnectTimeout)
+	s.notify(event{state: portDown, err: cause})
+	deadline := time.Now().Add(s.cfg.ReconnectTimeout)
+	delay := 100 * time.Millisecond
+	var lastErr error
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-s.closing:
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		p, np, err := s.openPort()
+		if err == nil {
+			s.mu.Lock()
+			if s.isClosing() {
+				s.mu.Unlock()
+				p.Close()
+				return nil
+			}
+			s.port, s.path = p, np
+			s.stats.Reopens++
+			if s.waiter == nil {
+				s.bounced = true
+			}
+			s.mu.Unlock()
+			s.logf("port %s re-opened", np)
+			s.notify(event{state: portBack})
+			return p
+		}
+		lastErr = err
+		if !time.Now().Before(deadline) {
+			break
+		}
+		delay = min(delay*2, 500*time.Millisecond)
+	}
+	lost := fmt.Errorf("%w: %s did not come back within %v (%v)", ErrBoardLost, path, s.cfg.ReconnectTimeout, lastErr)
+	s.mu.Lock()
+	s.lost = lost
+	s.mu.Unlock()
+	s.logf("%v", lost)
+	s.notify(event{state: portLost, err: lost})
+	return nil
+}
+
+// dispatch routes one item from the reader.
+func (s *Session) dispatch(it protocol.Item) {
+	switch {
+	case it.Log != nil:
+		s.addOutput(string(it.Log))
+	case it.Err != nil:
+		s.addOutput(fmt.Sprintf("[rejected frame: %v] %s", it.Err, it.Err.Line))
+		s.mu.Lock()
+		w := s.waiter
+		s.mu.Unlock()
+		if w != nil && it.Err.Seq >= 0 && it.Err.Seq == s.awaited() {
+			s.send(w, event{ferr: it.Err})
+		}
+	case it.Frame != nil:
+		s.dispatchFrame(it.Frame)
+	}
+}
+
+func (s *Session) awaited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiter == nil {
+		return -1
+	}
+	return s.waiter.seq
+}
+
+func (s *Session) dispatchFrame(f *protocol.Frame) {
+	s.mu.Lock()
+	w := s.waiter
+	seq := -1
+	if w != nil {
+		seq = w.seq
+	}
+	switch {
+	case f.Kind == protocol.KindEvent && f.Verb == protocol.EventReady:
+		s.stats.Resets++
+		if w == nil {
+			s.rebooted = f.String("reason")
+			if s.rebooted == "" {
+				s.rebooted = "unknown"
+			}
+		}
+		s.mu.Unlock()
+		s.addOutput(fmt.Sprintf("[READY reason=%s fw=%s fw_version=%s]", f.String("reason"), f.String("fw"), f.String("fw_version")))
+		if w != nil {
+			s.send(w, event{frame: f})
+		}
+		return
+	case f.Kind == protocol.KindEvent && f.Verb == protocol.EventLog:
+		s.mu.Unlock()
+		s.addOutput(fmt.Sprintf("[%s %s] %s", f.String("level"), f.String("tag"), f.String("msg")))
+		return
+	case f.Kind == protocol.KindEvent:
+		s.mu.Unlock()
+		if w != nil {
+			s.send(w, event{frame: f})
+		}
+		return
+	case f.Kind.IsResponse() && w != nil && int(f.Seq) == seq && seq > 0:
+		s.mu.Unlock()
+		s.send(w, event{frame: f})
+		return
+	case f.Kind == protocol.KindError && f.Seq == 0 && f.Verb == protocol.VerbFrame && w != nil && seq > 0:
+		// The board could not read our request's seq: it was garbled on
+		// the way. Only one request is outstanding, so resend it now.
+		s.mu.Unlock()
+		s.send(w, event{frame: f})
+		return
+	case f.Kind.IsResponse():
+		s.stats.Stale++
+		s.mu.Unlock()
+		s.logf("discarded %s %d %s (awaiting seq %d)", f.Kind, f.Seq, f.Verb, seq)
+		return
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) send(w *waiter, ev event) {
+	select {
+	case w.ch <- ev:
+	default:
+		s.mu.Lock()
+		s.stats.Dropped++
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) notify(ev event) {
+	s.mu.Lock()
+	w := s.waiter
+	s.mu.Unlock()
+	if w != nil {
+		s.send(w, ev)
+	}
+}
+
+func (s *Session) addOutput(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.output) >= maxOutputLines {
+		n := copy(s.output, s.output[len(s.output)-maxOutputLines/2:])
+		s.output = s.output[:n]
+	}
+	s.output = append(s.output, LogLine{Time: time.Now(), Text: text})
+}
+
+// ---- operations ----
+
+// begin registers the waiter for one operation; callMu must be held.
+func (s *Session) begin() *waiter {
+	w := &waiter{seq: -1, ch: make(chan event, 64)}
+	s.mu.Lock()
+	s.waiter = w
+	s.mu.Unlock()
+	return w
+}
+
+func (s *Session) end() {
+	s.mu.Lock()
+	s.waiter = nil
+	s.mu.Unlock()
+}
+
+func (s *Session) nextSeq(w *waiter) uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	if s.seq == 0 {
+		s.seq = 1
+	}
+	w.seq = int(s.seq)
+	s.stats.Requests++
+	return s.seq
+}
+
+// Call sends a request and returns the board's OK frame (see Board.Call).
+// Argument values too long for a frame go through BLOB.PUT and results
+// given as K.blob/K.len are fetched with BLOB.GET, so the returned frame
+// holds K itself. RESET is handled as Reset with the protocol verb.
+func (s *Session) Call(ctx context.Context, verb string, args ...protocol.Arg) (*protocol.Frame, error) {
+	s.callMu.Lock()
+	defer s.callMu.Unlock()
+	if err := s.ready(ctx, verb == protocol.VerbReset); err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	if verb == protocol.VerbReset {
+		w := s.begin()
+		defer s.end()
+		f, err := s.softReset(ctx, w)
+		if err == nil {
+			err = s.afterReset(ctx, w)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", verb, err)
+		}
+		return f, nil
+	}
+	if c := verbCap(verb); c != "" && !s.Info().HasCap(c) {
+		return nil, fmt.Errorf("%s: %w %q", verb, ErrNoCapability, c)
+	}
+	w := s.begin()
+	defer s.end()
+	args, err := s.putBlobs(ctx, w, verb, args)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	f, err := s.request(ctx, w, verb, args)
+	if err != nil {
+		return nil, err
+	}
+	return s.getBlobs(ctx, w, f)
+}
+
+// ready checks the session can take a request: it is not closed or lost,
+// and the board did not reboot (or its port bounce) since the last request;
+// if it did, it re-handshakes and reports ErrBoardReset, since whatever
+// state the caller set up on the board is gone.
+func (s *Session) ready(ctx context.Context, resetting bool) error {
+	if s.isClosing() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	lost, reason, bounced := s.lost, s.rebooted, s.bounced
+	if !resetting {
+		s.rebooted, s.bounced = "", false
+	}
+	s.mu.Unlock()
+	if lost != nil {
+		return lost
+	}
+	if resetting || reason == "" && !bounced {
+		return nil
+	}
+	what := "board rebooted (READY reason=" + reason + ") since the last request"
+	if bounced {
+		what = "port vanished and came back since the last request"
+	}
+	w := s.begin()
+	defer s.end()
+	if err := s.hello(ctx, w); err != nil {
+		return fmt.Errorf("%w: %s; handshake after it failed: %w", ErrBoardReset, what, err)
+	}
+	return fmt.Errorf("%w: %s", ErrBoardReset, what)
+}
+
+// request runs one request with retries; a reboot during it re-handshakes
+// and fails with ErrBoardReset.
+func (s *Session) request(ctx context.Context, w *waiter, verb string, args []protocol.Arg) (*protocol.Frame, error) {
+	f, err := s.roundTrip(ctx, w, verb, args)
+	var rb *rebootError
+	if errors.As(err, &rb) {
+		what := "READY reason=" + rb.reason
+		if rb.bounced {
+			what = "port vanished and came back"
+		}
+		if herr := s.afterReset(ctx, w); herr != nil {
+			return nil, fmt.Errorf("%s: %w (%s); handshake after it failed: %w", verb, ErrBoardReset, what, herr)
+		}
+		return nil, fmt.Errorf("%s: %w (%s)", verb, ErrBoardReset, what)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	return f, nil
+}
+
+// rebootError is what an attempt returns when the board rebooted under it.
+type rebootError struct {
+	reason  string
+	bounced bool
+}
+
+func (e *rebootError) Error() string {
+	if e.bounced {
+		return "port vanished and came back"
+	}
+	return "board rebooted (READY reason=" + e.reason + ")"
+}
+
+// timeoutFor returns the deadline of one attempt and whether a lost answer
+// is retried.
+func (s *Session) timeoutFor(verb string, args []protocol.Arg) (time.Duration, bool) {
+	def := int64(0)
+	switch verb {
+	case protocol.VerbDPSRegister:
+		def = 60
+	case protocol.VerbNetWiFi:
+		def = 20
+	default:
+		return s.cfg.CommandTimeout, true
+	}
+	f := protocol.Frame{Args: args}
+	if n, err := f.Int("timeout"); err == nil && n > 0 {
+		def = n
+	}
+	return time.Duration(def)*time.Second + longVerbSlack, false
+}
+
+// roundTrip sends a request, resending it with a new seq after a bad CRC,
+// a garbled-request error, BUSY or (for short verbs) a lost answer, up to
+// the retry limit.
+func (s *Session) roundTrip(ctx context.Context, w *waiter, verb string, args []protocol.Arg) (*protocol.Frame, error) {
+	timeout, retryLost := s.timeoutFor(verb, args)
+	var lastErr error
+	for attempt := 0; attempt <= s.retries; attempt++ {
+		if attempt > 0 {
+			s.mu.Lock()
+			s.stats.Retries++
+			s.mu.Unlock()
+			s.logf("%s: retry %d after: %v", verb, attempt, lastErr)
+		}
+		f, err, retry := s.attempt(ctx, w, verb, args, timeout)
+		if err == nil {
+			return f, nil
+		}
+		lastErr = err
+		if !retry || (errors.Is(err, ErrTimeout) && !retryLost) {
+			return nil, err
+		}
+	}
+	return nil, lastErr
+}
+
+// attempt sends the request once and waits for its answer. retry reports
+// whether resending may help.
+func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []protocol.Arg, timeout time.Duration) (f *protocol.Frame, err error, retry bool) {
+	seq := s.nextSeq(w)
+	req := protocol.NewRequest(seq, verb, args...)
+	if err := s.write(req); err != nil {
+		switch {
+		case errors.Is(err, errNoPort):
+			// The reader is re-opening the port.
+			if err := s.waitPort(ctx, w); err != nil {
+				return nil, err, false
+			}
+			return nil, &rebootError{bounced: true}, false
+		case !IsPortGone(err):
+			return nil, err, false
+		}
+		// The port is going away; the reader tells what happens next.
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("seq %d: %w", seq, ctx.Err()), false
+		case <-s.closing:
+			return nil, ErrClosed, false
+		case <-timer.C:
+			s.mu.Lock()
+			s.stats.Timeouts++
+			lost := s.lost
+			s.mu.Unlock()
+			if lost != nil {
+				return nil, lost, false
+			}
+			return nil, fmt.Errorf("seq %d: no answer within %v: %w", seq, timeout, ErrTimeout), true
+		case ev := <-w.ch:
+			switch {
+			case ev.state == portDown:
+				timer.Stop()
+				if err := s.waitPort(ctx, w); err != nil {
+					return nil, err, false
+				}
+				return nil, &rebootError{bounced: true}, false
+			case ev.state == portLost:
+				return nil, ev.err, false
+			case ev.state == portBack:
+				// The port bounced before this request was written.
+				return nil, &rebootError{bounced: true}, false
+			case ev.ferr != nil:
+				if ev.ferr.Code == protocol.CodeBadCRC || ev.ferr.Code == protocol.CodeBadFrame {
+					return nil, fmt.Errorf("seq %d: answer rejected: %w", seq, ev.ferr), true
+				}
+				return nil, fmt.Errorf("seq %d: answer rejected: %w", seq, ev.ferr), false
+			case ev.frame == nil:
+				continue
+			case ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventReady:
+				return nil, &rebootError{reason: ev.frame.String("reason")}, false
+			case ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventProgress:
+				// Liveness: the deadline moves to at least one step ahead.
+				timer.Reset(max(timeout, s.cfg.CommandTimeout))
+				continue
+			case ev.frame.Kind == protocol.KindEvent:
+				continue
+			case ev.frame.Seq == 0 && ev.frame.Verb == protocol.VerbFrame:
+				return nil, fmt.Errorf("seq %d: board could not read the request: %w", seq, ev.frame.Err()), true
+			case ev.frame.Seq != seq || ev.frame.Verb != verb:
+				// An answer to an earlier attempt that raced the seq change.
+				s.mu.Lock()
+				s.stats.Stale++
+				s.mu.Unlock()
+				continue
+			case ev.frame.Kind == protocol.KindError:
+				rerr := ev.frame.Err()
+				var re *protocol.RemoteError
+				if errors.As(rerr, &re) && re.Code == protocol.CodeBusy {
+					if !sleepCtx(ctx, 100*time.Millisecond) {
+						return nil, ctx.Err(), false
+					}
+				}
+				return nil, rerr, errors.As(rerr, &re) && (re.Code == protocol.CodeBadCRC || re.Code == protocol.CodeBadFrame || re.Code == protocol.CodeBusy)
+			default:
+				return ev.frame, nil, false
+			}
+		}
+	}
+}
+
+var errNoPort = errors.New("port is not open")
+
+func (s *Session) write(f *protocol.Frame) error {
+	s.mu.Lock()
+	p, max, lost := s.port, s.txMax, s.lost
+	s.mu.Unlock()
+	if lost != nil {
+		return lost
+	}
+	b, err := protocol.Encode(f, max)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return errNoPort
+	}
+	if _, err := p.Write(b); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// waitPort waits for a vanished port to come back or be declared lost.
+func (s *Session) waitPort(ctx context.Context, w *waiter) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return ErrClosed
+		case ev := <-w.ch:
+			switch ev.state {
+			case portBack:
+				return nil
+			case portLost:
+				return ev.err
+			}
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// ---- handshake and reset ----
+
+// hello runs the HELLO handshake and records the board's answer. A READY
+// during it (the board was still booting) restarts it, at most twice.
+func (s *Session) hello(ctx context.Context, w *waiter) error {
+	var f *protocol.Frame
+	var err error
+	for i := 0; i < 3; i++ {
+		f, err = s.roundTrip(ctx, w, protocol.VerbHello,
+			[]protocol.Arg{protocol.Int("proto", protocol.Version), protocol.Int("max", int64(s.cfg.MaxFrame))})
+		var rb *rebootError
+		if !errors.As(err, &rb) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("HELLO: %w", err)
+	}
+	info, err := parseHello(f)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.info = info
+	s.txMax = min(s.cfg.MaxFrame, info.MaxFrame)
+	s.rebooted, s.bounced = "", false
+	s.mu.Unlock()
+	return nil
+}
+
+func parseHello(f *protocol.Frame) (BoardInfo, error) {
+	proto, err := f.Int("proto")
+	if err != nil {
+		return BoardInfo{}, fmt.Errorf("HELLO: %w", err)
+	}
+	if proto < 1 || proto > protocol.Version {
+		return BoardInfo{}, fmt.Errorf("HELLO: board speaks protocol %d, host speaks 1..%d", proto, protocol.Version)
+	}
+	info := BoardInfo{Proto: int(proto), Firmware: f.String("fw"), FirmwareVersion: f.String("fw_version"),
+		Board: f.String("board"), Chip: f.String("chip"), MAC: f.String("mac"), Dialect: f.String("dialect")}
+	info.MaxFrame = protocol.DefaultMaxFrame
+	if f.Has("max") {
+		n, err := f.Int("max")
+		if err != nil {
+			return BoardInfo{}, fmt.Errorf("HELLO: %w", err)
+		}
+		if n < protocol.MinMaxFrame {
+			return BoardInfo{}, fmt.Errorf("HELLO: board max frame %d is below the minimum %d", n, protocol.MinMaxFrame)
+		}
+		info.MaxFrame = int(n)
+	}
+	if f.Has("blob_max") {
+		n, err := f.Int("blob_max")
+		if err != nil {
+			return BoardInfo{}, fmt.Errorf("HELLO: %w", err)
+		}
+		info.BlobMax = int(n)
+	}
+	for _, c := range strings.Split(f.String("caps"), ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			info.Caps = append(info.Caps, c)
+		}
+	}
+	return info, nil
+}
+
+// Reset reboots the board with its profile's reset method, skips its boot
+// output, waits for READY and handshakes again.
+func (s *Session) Reset(ctx context.Context) error {
+	s.callMu.Lock()
+	defer s.callMu.Unlock()
+	if s.isClosing() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	lost := s.lost
+	s.mu.Unlock()
+	if lost != nil {
+		return fmt.Errorf("reset: %w", lost)
+	}
+	if err := s.reset(ctx); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	return nil
+}
+
+// reset runs the profile's reset method; callMu must be held.
+func (s *Session) reset(ctx context.Context) error {
+	w := s.begin()
+	defer s.end()
+	s.mu.Lock()
+	s.rebooted, s.bounced = "", false
+	s.mu.Unlock()
+	err := s.hardReset(ctx)
+	if errors.Is(err, errResetUnsupported) {
+		s.logf("warning: %v; resetting with the protocol RESET verb instead", err)
+		_, err = s.softReset(ctx, w)
+	} else if err == nil && s.cfg.Profile.Reset == boards.ResetNone {
+		_, err = s.softReset(ctx, w)
+	}
+	if err != nil {
+		return err
+	}
+	return s.afterReset(ctx, w)
+}
+
+// hardReset drives the reset lines; with ResetNone it does nothing.
+func (s *Session) hardReset(ctx context.Context) error {
+	switch s.cfg.Profile.Reset {
+	case boards.ResetNone:
+		return nil
+	case boards.ResetSim:
+		if s.cfg.Port == "" {
+			return fmt.Errorf("sim reset: %w (no port symlink)", errResetUnsupported)
+		}
+		c, err := dialCtl(ctx, s.cfg.Port)
+		if err != nil {
+			return fmt.Errorf("sim reset: %w", err)
+		}
+		defer c.Close()
+		if err := runSequence(ctx, c, HardResetSequence(false)); err != nil {
+			return fmt.Errorf("sim reset: %w", err)
+		}
+		return nil
+	case boards.ResetClassic, boards.ResetUSBJTAG:
+		s.mu.Lock()
+		p := s.port
+		s.mu.Unlock()
+		if p == nil {
+			return fmt.Errorf("%s reset: %w", s.cfg.Profile.Reset, errNoPort)
+		}
+		if err := runSequence(ctx, p, HardResetSequence(s.cfg.Profile.Reset == boards.ResetUSBJTAG)); err != nil {
+			if IsPortGone(err) && s.cfg.Profile.Reenumerates {
+				return nil // the port went away with the chip, as expected
+			}
+			return fmt.Errorf("%s reset: %w", s.cfg.Profile.Reset, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("reset method %q: %w", s.cfg.Profile.Reset, errResetUnsupported)
+}
+
+// softReset sends RESET. A READY that arrives before the OK counts as done.
+func (s *Session) softReset(ctx context.Context, w *waiter) (*protocol.Frame, error) {
+	f, err := s.roundTrip(ctx, w, protocol.VerbReset, nil)
+	var rb *rebootError
+	if errors.As(err, &rb) {
+		s.mu.Lock()
+		s.rebooted = "ready-seen"
+		s.mu.Unlock()
+		return protocol.NewOK(0, protocol.VerbReset), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("RESET: %w", err)
+	}
+	return f, nil
+}
+
+// afterReset waits for READY (skipping boot output, which the reader keeps
+// as device output), then handshakes. Without READY by ReadyTimeout it
+// tries HELLO anyway: the board may have booted before we listened.
+func (s *Session) afterReset(ctx context.Context, w *waiter) error {
+	s.mu.Lock()
+	seen := s.rebooted != "" || s.bounced
+	s.rebooted, s.bounced = "", false
+	s.mu.Unlock()
+	if !seen {
+		if err := s.waitReady(ctx, w); err != nil {
+			return err
+		}
+	}
+	return s.hello(ctx, w)
+}
+
+func (s *Session) waitReady(ctx context.Context, w *waiter) error {
+	s.mu.Lock()
+	w.seq = -1
+	s.mu.Unlock()
+	timer := time.NewTimer(s.cfg.ReadyTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return ErrClosed
+		case <-timer.C:
+			s.logf("no READY within %v after reset; trying HELLO", s.cfg.ReadyTimeout)
+			return nil
+		case ev := <-w.ch:
+			switch {
+			case ev.state == portLost:
+				return ev.err
+			case ev.state == portDown:
+				// A re-enumerating board: keep waiting through the re-open.
+				timer.Reset(s.cfg.ReconnectTimeout + s.cfg.ReadyTimeout)
+			case ev.frame != nil && ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventReady:
+				return nil
+			}
+		}
+	}
+}
+
+// verbCap returns the capability a verb needs ("" for HELLO and verbs this
+// host does not know, which the board answers itself).
+func verbCap(verb string) string {
+	switch verb {
+	case protocol.VerbPing:
+		return protocol.CapPing
+	case protocol.VerbReset:
+		return protocol.CapReset
+	case protocol.VerbTimeSet, protocol.VerbTimeGet:
+		return protocol.CapTime
+	case protocol.VerbDerive:
+		return protocol.CapDerive
+	case protocol.VerbSAS:
+		return protocol.CapSAS
+	case protocol.VerbDPSConfig:
+		return protocol.CapDPSConfig
+	case protocol.VerbDPSRequest:
+		return protocol.CapDPSRequest
+	case protocol.VerbDPSRegister:
+		return protocol.CapDPSRegister
+	case protocol.VerbTLSCA:
+		return protocol.CapTLSCA
+	case protocol.VerbNetWiFi:
+		return protocol.CapNetWiFi
+	case protocol.VerbBlobPut, protocol.VerbBlobGet:
+		return protocol.CapBlob
+	}
+	return ""
+}
