@@ -1,0 +1,3 @@
+package cases
+
+func protocolCases() []Case { return nil }
