@@ -1,0 +1,41 @@
+package mockdps
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkRegisterFlow measures full register flows (PUT + GET over
+// keep-alive TLS) from 64 concurrent devices against the mock; b.N flows.
+func BenchmarkRegisterFlow(b *testing.B) {
+	s := NewTestServer(b, Options{RetryAfter: RetryImmediately, MaxRequests: 1000})
+	b.ResetTimer()
+	res, err := RunLoad(context.Background(), LoadOptions{URL: s.URL(), RootCAs: s.CertPool(), Devices: 64,
+		Duration: time.Minute, MaxFlows: int64(b.N)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Errors > 0 {
+		b.Fatalf("%d errors: %s", res.Errors, res.FirstError)
+	}
+	b.ReportMetric(res.FlowsPerSec, "flows/s")
+	b.ReportMetric(float64(res.P99.Microseconds()), "p99-µs")
+}
+
+// TestRunLoad checks the load generator end to end on a short bounded run:
+// every flow is one PUT and one GET and none fails.
+func TestRunLoad(t *testing.T) {
+	s := NewTestServer(t, Options{RetryAfter: RetryImmediately, MaxRequests: 100})
+	res, err := RunLoad(context.Background(), LoadOptions{URL: s.URL(), RootCAs: s.CertPool(), Devices: 8, Conns: 4,
+		Duration: time.Minute, MaxFlows: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Flows < 200 || res.RequestsPerFlow() != 2 {
+		t.Fatalf("%s", res)
+	}
+	if res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 {
+		t.Errorf("percentiles %s", res)
+	}
+}
