@@ -1,6 +1,9 @@
 package reference
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -8,19 +11,26 @@ import (
 
 // Problem codes reported by CheckToken.
 const (
-	ProblemMalformed        = "malformed"         // the token does not parse
-	ProblemMissingPrefix    = "missing-prefix"    // no "SharedAccessSignature " before the fields
-	ProblemBadKey           = "bad-key"           // the key given to check with is not base64
-	ProblemWrongKey         = "wrong-key"         // the signature does not verify with the key
-	ProblemGroupKeyUsed     = "group-key-used"    // it verifies with the group key itself, not the derived device key
-	ProblemResourceMismatch = "resource-mismatch" // decoded sr is not {idScope}/registrations/{registrationId}
-	ProblemExpired          = "expired"           // se is not after now
-	ProblemClockNotSet      = "clock-not-set"     // se is before 2000-01-01: the device clock was never set
-	ProblemExpiryTooFar     = "expiry-too-far"    // se is more than MaxTokenLifetime after now
-	ProblemSigNotEncoded    = "sig-not-encoded"   // sig holds a raw '+', '/' or '='
-	ProblemSRNotEncoded     = "sr-not-encoded"    // sr holds a raw '/'
-	ProblemWrongSKN         = "wrong-skn"         // skn present but not "registration"
-	ProblemDialectMismatch  = "dialect-mismatch"  // not written in CheckOptions.Dialect
+	ProblemMalformed     = "malformed"       // the token does not parse
+	ProblemMissingPrefix = "missing-prefix"  // no "SharedAccessSignature " before the fields
+	ProblemBadKey        = "bad-key"         // the key given to check with is not base64
+	ProblemWrongKey      = "wrong-key"       // the signature does not verify with the key
+	ProblemGroupKeyUsed  = "group-key-used"  // it verifies with the group key itself, not the derived device key
+	ProblemKeyNotDecoded = "key-not-decoded" // HMAC keyed with the base64 text of the key instead of its bytes
+	// ProblemGroupKeyNotDecoded: the device key was derived with the base64
+	// text of the group key as HMAC key.
+	ProblemGroupKeyNotDecoded = "group-key-not-decoded"
+	// ProblemSREncodingMismatch: the right key signed another encoding of
+	// the same resource than the sr sent (e.g. "%2F" signed, "%2f" sent).
+	ProblemSREncodingMismatch = "sr-encoding-mismatch"
+	ProblemResourceMismatch   = "resource-mismatch" // decoded sr is not {idScope}/registrations/{registrationId}
+	ProblemExpired            = "expired"           // se is not after now
+	ProblemClockNotSet        = "clock-not-set"     // se is before 2000-01-01: the device clock was never set
+	ProblemExpiryTooFar       = "expiry-too-far"    // se is more than MaxTokenLifetime after now
+	ProblemSigNotEncoded      = "sig-not-encoded"   // sig holds a raw '+', '/' or '='
+	ProblemSRNotEncoded       = "sr-not-encoded"    // sr holds a raw '/'
+	ProblemWrongSKN           = "wrong-skn"         // skn present but not "registration"
+	ProblemDialectMismatch    = "dialect-mismatch"  // not written in CheckOptions.Dialect
 )
 
 // MaxTokenLifetime is how far in the future an expiry may be before
@@ -153,11 +163,8 @@ func CheckToken(token, key string, opts CheckOptions) TokenCheck {
 		c.SignatureOK = t.Verify(key)
 	}
 	if !c.SignatureOK && !c.Has(ProblemBadKey) {
-		if opts.GroupKey != "" && t.Verify(opts.GroupKey) {
-			add(ProblemGroupKeyUsed, "the token is signed with the group enrollment key itself; sign with the device key derived from it for the registration id")
-		} else {
-			add(ProblemWrongKey, "the signature does not verify with the given key over %q", StringToSign(t.SR, t.Expiry))
-		}
+		code, msg := diagnoseSignature(t, res, key, opts)
+		add(code, "%s", msg)
 	}
 
 	if opts.IDScope != "" || opts.RegistrationID != "" {
@@ -212,4 +219,91 @@ func containsDialect(ds []Dialect, d Dialect) bool {
 		}
 	}
 	return false
+}
+
+// diagnoseSignature explains a signature that does not verify with key by
+// trying the usual mistakes: another encoding of the resource signed than
+// sent, the group key used directly, a key used as base64 text instead of
+// its bytes, a device key derived with the group key's text or for the
+// registration id in another letter case.
+func diagnoseSignature(t Token, res, key string, opts CheckOptions) (code, msg string) {
+	sig, err := t.DecodedSignature()
+	if err != nil {
+		return ProblemMalformed, err.Error()
+	}
+	want, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil || len(want) != sha256.Size {
+		return ProblemWrongKey, "sig is not a base64 HMAC-SHA256 (32 bytes), so it cannot verify with any key"
+	}
+	sent := t.SR + "\n" + t.SE
+	verifies := func(k []byte, msg string) bool { return hmac.Equal(want, macBytes(k, msg)) }
+	// Other encodings of the same resource, for a key that signed the wrong string.
+	var others []string
+	seen := map[string]bool{t.SR: true}
+	for _, d := range Dialects() {
+		for _, f := range append(d.resourceForms(res), res) {
+			for _, e := range []string{f, strings.ToLower(f)} {
+				if !seen[e] {
+					seen[e] = true
+					others = append(others, e)
+				}
+			}
+		}
+	}
+	signedWith := func(k []byte) (string, bool) {
+		if verifies(k, sent) {
+			return t.SR, true
+		}
+		for _, o := range others {
+			if verifies(k, o+"\n"+t.SE) {
+				return o, true
+			}
+		}
+		return "", false
+	}
+	also := func(signed string) string {
+		if signed == t.SR {
+			return ""
+		}
+		return fmt.Sprintf(" (and it signed %q while sending sr=%q)", signed, t.SR)
+	}
+	kb, _ := DecodeKey(key)
+	if signed, ok := signedWith(kb); ok {
+		return ProblemSREncodingMismatch, fmt.Sprintf("the key is right but it signed %q while the token sends sr=%q; sign exactly the sr you send", signed, t.SR)
+	}
+	if gk, err := DecodeKey(opts.GroupKey); opts.GroupKey != "" && err == nil {
+		if signed, ok := signedWith(gk); ok {
+			return ProblemGroupKeyUsed, "the token is signed with the group enrollment key itself; sign with the device key derived from it for the registration id" + also(signed)
+		}
+	}
+	if signed, ok := signedWith([]byte(key)); ok {
+		return ProblemKeyNotDecoded, "the HMAC was keyed with the base64 text of the key; base64-decode the key first" + also(signed)
+	}
+	if opts.GroupKey != "" {
+		ids := []string{opts.RegistrationID}
+		if i := strings.LastIndex(res, "/registrations/"); i >= 0 {
+			ids = append(ids, res[i+len("/registrations/"):])
+		}
+		gk, gkErr := DecodeKey(opts.GroupKey)
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			if signed, ok := signedWith(macBytes([]byte(opts.GroupKey), id)); ok {
+				return ProblemGroupKeyNotDecoded, "the device key was derived with the base64 text of the group key; base64-decode the group key first" + also(signed)
+			}
+			if gkErr != nil {
+				continue
+			}
+			for _, v := range []string{strings.ToLower(id), strings.ToUpper(id)} {
+				if v == id {
+					continue
+				}
+				if signed, ok := signedWith(macBytes(gk, v)); ok {
+					return ProblemWrongKey, fmt.Sprintf("the device key was derived for registration id %q, not %q (letter case differs; derive from the exact id)", v, id) + also(signed)
+				}
+			}
+		}
+	}
+	return ProblemWrongKey, fmt.Sprintf("the signature does not verify with the given key over %q", sent)
 }

@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -121,5 +122,62 @@ func TestCheckTokenUnencoded(t *testing.T) {
 	}
 	if c.ExpiresIn != time.Hour {
 		t.Errorf("ExpiresIn = %v, want 1h", c.ExpiresIn)
+	}
+}
+
+// TestCheckTokenDiagnoses: tokens made with the usual mistakes are
+// recognised for what they are.
+func TestCheckTokenDiagnoses(t *testing.T) {
+	groupKey := loadVectors(t).Derive[0].GroupKey
+	const scope, id = "0ne00000A0A", "dev-ab"
+	devKey, err := DeriveDeviceKey(groupKey, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1700000000, 0)
+	const se = 1700003600
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	// token signs sts with signKey and sends sr.
+	token := func(signKey, sts, sr string) string {
+		t.Helper()
+		sig, err := Sign(signKey, StringToSign(sts, se))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return FormatToken(DialectDefault, sr, sig, se, "registration")
+	}
+	upper := DialectDefault.Resource(scope, id)
+	lower := DialectAzureSDKForC.Resource(scope, id)
+	textDerived := b64(macBytes([]byte(groupKey), id))
+	caseDerived, _ := DeriveDeviceKey(groupKey, "DEV-AB")
+	tests := []struct {
+		name, token, code, msg string
+	}{
+		{"signed %2F sent %2f", token(devKey, upper, lower), ProblemSREncodingMismatch, "signed \"0ne00000A0A%2Fregistrations%2Fdev-ab\""},
+		{"signed the raw resource", token(devKey, RawResource(scope, id), upper), ProblemSREncodingMismatch, "signed \"0ne00000A0A/registrations/dev-ab\""},
+		{"group key used", token(groupKey, upper, upper), ProblemGroupKeyUsed, "group enrollment key itself"},
+		{"group key used, other encoding", token(groupKey, lower, upper), ProblemGroupKeyUsed, "while sending"},
+		{"device key text", token(b64([]byte(devKey)), upper, upper), ProblemKeyNotDecoded, "base64 text of the key"},
+		{"group key text", token(textDerived, upper, upper), ProblemGroupKeyNotDecoded, "base64 text of the group key"},
+		{"id case", token(caseDerived, upper, upper), ProblemWrongKey, `derived for registration id "DEV-AB"`},
+		{"unrelated key", token("YWJjZGVmZ2g=", upper, upper), ProblemWrongKey, "does not verify with the given key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := CheckToken(tt.token, devKey, CheckOptions{IDScope: scope, RegistrationID: id, Now: now, GroupKey: groupKey})
+			if c.Valid || c.SignatureOK || len(c.Problems) != 1 || c.Problems[0].Code != tt.code ||
+				!strings.Contains(c.Problems[0].Message, tt.msg) {
+				t.Errorf("problems %+v, want one %s mentioning %q", c.Problems, tt.code, tt.msg)
+			}
+		})
+	}
+	// Without the group key only the key's own mistakes can be recognised.
+	c := CheckToken(token(textDerived, upper, upper), devKey, CheckOptions{Now: now})
+	if len(c.Problems) != 1 || c.Problems[0].Code != ProblemWrongKey {
+		t.Errorf("without group key: %+v", c.Problems)
+	}
+	c = CheckToken("SharedAccessSignature sr=a&sig=c2hvcnQ%3D&se=1700003600", devKey, CheckOptions{Now: now})
+	if !c.Has(ProblemWrongKey) || !strings.Contains(c.Problems[0].Message, "32 bytes") {
+		t.Errorf("short sig: %+v", c.Problems)
 	}
 }
