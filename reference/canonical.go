@@ -143,3 +143,17 @@ func CanonicalFromHTTP(r *http.Request) (CanonicalRequest, error) {
 	}
 	return c, nil
 }
+
+// CompareRequests parses two requests from their wire bytes and compares
+// their canonical forms; nil means DPS would see the same request.
+func CompareRequests(expected, got []byte) (*Divergence, error) {
+	e, err := ParseRequest(expected)
+	if err != nil {
+		return nil, fmt.Errorf("expected request: %w", err)
+	}
+	g, err := ParseRequest(got)
+	if err != nil {
+		return nil, fmt.Errorf("received request: %w", err)
+	}
+	return FirstDivergence(e.Bytes(), g.Bytes()), nil
+}

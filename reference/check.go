@@ -170,7 +170,11 @@ func CheckToken(token, key string, opts CheckOptions) TokenCheck {
 	if opts.IDScope != "" || opts.RegistrationID != "" {
 		want := RawResource(opts.IDScope, opts.RegistrationID)
 		if !resourceMatches(res, opts.IDScope, opts.RegistrationID) {
-			add(ProblemResourceMismatch, "sr decodes to %q, want %q", res, want)
+			hint := ""
+			if strings.EqualFold(res, want) {
+				hint = " (only letter case differs: the id scope and \"registrations\" are compared exactly, the registration id case-insensitively)"
+			}
+			add(ProblemResourceMismatch, "sr decodes to %q, want %q%s", res, want, hint)
 		}
 	}
 

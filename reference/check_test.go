@@ -65,6 +65,8 @@ func TestCheckToken(t *testing.T) {
 		{"wrong skn", mk(DialectDefault, devKey, "", exp, "iothubowner"), devKey, opts, false,
 			[]Dialect{DialectDefault}, []string{ProblemWrongSKN}},
 		{"malformed", "SharedAccessSignature sr=x", devKey, opts, false, nil, []string{ProblemMalformed}},
+		{"lowercased resource", mk(DialectDefault, devKey, strings.ToLower(scope)+"/registrations/"+id, exp, "registration"), devKey, opts, false,
+			[]Dialect{DialectDefault}, []string{ProblemResourceMismatch}},
 		{"dialect as expected", good, devKey,
 			CheckOptions{IDScope: scope, RegistrationID: id, Now: now, Dialect: DialectDefault}, true, []Dialect{DialectDefault}, nil},
 		{"dialect mismatch", mk(DialectAzureIoTSDKC, devKey, "", exp, "registration"), devKey,

@@ -80,3 +80,43 @@ func ExampleFirstDivergence() {
 	// hex expected @8: 45 44 43 30 44 45 25 32 [46] 72 65 67 69 73 74 72
 	// hex got      @8: 45 44 43 30 44 45 25 32 [66] 72 65 67 69 73 74 72
 }
+
+func ExampleMatchDialects() {
+	tok, err := reference.ParseToken("SharedAccessSignature sr=0neFEEDC0DE%2fregistrations%2fmyRegistrationId" +
+		"&sig=cS1eHM%2FlDjsRsrZV9508wOFrgmZk4g8FNg8NwHVSiSQ&se=1578941692")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(reference.MatchDialects(tok))
+	// Output: [azure-sdk-for-c]
+}
+
+func ExampleCompareRequests() {
+	p := reference.RequestParams{IDScope: "0ne00000A0A", RegistrationID: "dev-1",
+		Token: "SharedAccessSignature sr=0ne00000A0A%2Fregistrations%2Fdev-1&sig=x%3D&se=1700000000&skn=registration"}
+	expected, _ := reference.RegisterRequestBytes(p)
+	// The same request from another HTTP stack: other header order and an
+	// extra header (both ignored), and a body with a space the reference does
+	// not send, which shows first in Content-Length.
+	got := []byte("PUT /0ne00000A0A/registrations/dev-1/register?api-version=2021-06-01 HTTP/1.1\r\n" +
+		"Host: global.azure-devices-provisioning.net\r\n" +
+		"User-Agent: esp32\r\n" +
+		"Authorization: SharedAccessSignature sr=0ne00000A0A%2Fregistrations%2Fdev-1&sig=x%3D&se=1700000000&skn=registration\r\n" +
+		"Content-Type: application/json\r\n" +
+		"Content-Length: 27\r\n\r\n" +
+		`{"registrationId": "dev-1"}`)
+	d, err := reference.CompareRequests(expected, got)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(d)
+	// Output: differs at byte 173: expected '6' (0x36), got '7' (0x37)
+}
+
+func ExampleRedactToken() {
+	fmt.Println(reference.RedactToken("SharedAccessSignature sr=0ne00000A0A%2Fregistrations%2Fdev-1" +
+		"&sig=WxsrGpYfYNcVs2k6l9OQRN493PGmfVtHXNWG4ANEGnM%3D&se=1578941692&skn=registration"))
+	// Output: SharedAccessSignature sr=0ne00000A0A%2Fregistrations%2Fdev-1&sig=Wxsr…(46 bytes)&se=1578941692&skn=registration
+}

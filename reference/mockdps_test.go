@@ -2,6 +2,7 @@ package reference_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -46,4 +47,40 @@ func TestClientAgainstMockDPS(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ExampleClient_Register() {
+	// A mock DPS on loopback with its demo enrollments and a fresh CA.
+	s, err := mockdps.Start(mockdps.Options{RetryAfter: mockdps.RetryImmediately})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	cl, err := reference.NewClient(reference.ClientOptions{Endpoint: s.Host(), RootCAs: s.CertPool()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cl.Register(ctx, reference.RegisterParams{
+		IDScope:        s.IDScope(),
+		RegistrationID: mockdps.DemoDevice1,
+		Key:            mockdps.DemoDevice1PrimaryKey,
+		Dialect:        reference.DialectAzureSDKForC,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Status, res.RegistrationState.AssignedHub)
+	for _, ex := range res.Exchanges {
+		fmt.Println(ex.Method, ex.Status)
+	}
+	// Output:
+	// assigned demo-hub-1.azure-devices.net
+	// PUT 202
+	// GET 200
 }
