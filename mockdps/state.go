@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,7 +85,7 @@ func indexEnrollments(e *Enrollments) (*enrollIndex, error) {
 // MicrosoftDocs/azure-docs articles/iot-dps/how-to-legacy-device-symm-key.md),
 // cached.
 func (x *enrollIndex) derivedKeys(g *groupEntry, registrationID string) [][]byte {
-	ck := fmt.Sprint(g.idx) + "\x00" + registrationID
+	ck := strconv.Itoa(g.idx) + "\x00" + registrationID
 	if v, ok := x.derived.Load(ck); ok {
 		return v.([][]byte)
 	}
