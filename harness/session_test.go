@@ -1,0 +1,472 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func testConfig(p *peer, method boards.ResetMethod) SessionConfig {
+	return SessionConfig{
+		Name:             "b1",
+		Port:             p.link,
+		Profile:          boards.Profile{Name: "test", Baud: 115200, Reset: method, BootTime: 100 * time.Millisecond},
+		CommandTimeout:   300 * time.Millisecond,
+		ReadyTimeout:     2 * time.Second,
+		ReconnectTimeout: 3 * time.Second,
+		Logf:             func(string, ...any) {},
+	}
+}
+
+func openPeer(t *testing.T, p *peer, method boards.ResetMethod) *Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Open(ctx, testConfig(p, method))
+	require.NoError(t, err)
+	return s
+}
+
+func outputText(lines []LogLine) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func TestOpenResetMethods(t *testing.T) {
+	tests := []struct {
+		method    boards.ResetMethod
+		wantReset int // RESET verbs the board received
+		wantCtl   []string
+	}{
+		{boards.ResetNone, 1, nil},
+		// The sim method drives the control socket with esptool's HardReset.
+		{boards.ResetSim, 0, []string{"dtr 0", "rts 1", "rts 0"}},
+		// A pty has no modem lines (ENOTTY): fall back to the RESET verb.
+		{boards.ResetClassic, 1, nil},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.method), func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			p := newPeer(t)
+			defer p.close()
+			var logs []string
+			cfg := testConfig(p, tt.method)
+			cfg.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+			s, err := Open(context.Background(), cfg)
+			require.NoError(t, err)
+			defer s.Close()
+
+			assert.Equal(t, tt.wantReset, p.count(protocol.VerbReset))
+			assert.Equal(t, tt.wantCtl, p.ctlLines())
+			info := s.Info()
+			assert.Equal(t, 1, info.Proto)
+			assert.Equal(t, "pty-peer", info.Board)
+			assert.True(t, info.HasCap(protocol.CapBlob))
+			out := outputText(s.TakeOutput())
+			assert.Contains(t, out, "rst:0x1 (POWERON_RESET)")
+			assert.Contains(t, out, "[READY reason=")
+			if tt.method == boards.ResetClassic {
+				assert.Contains(t, strings.Join(logs, "\n"), "hardware reset unsupported")
+			}
+			f, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "hi there"))
+			require.NoError(t, err)
+			assert.Equal(t, "hi there", f.String("data"))
+		})
+	}
+}
+
+func TestOpenNoReset(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	cfg := testConfig(p, boards.ResetSim)
+	cfg.NoReset = true
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Empty(t, p.ctlLines())
+	assert.Equal(t, 0, p.count(protocol.VerbReset))
+	assert.Equal(t, 1, p.count(protocol.VerbHello))
+}
+
+func TestOpenFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(p *peer, cfg *SessionConfig)
+		want  string
+	}{
+		{"missing port", func(p *peer, cfg *SessionConfig) { cfg.Port = p.dir + "/nope" }, "no such file"},
+		{"no port at all", func(p *peer, cfg *SessionConfig) { cfg.Port = "" }, "no port and no USB match"},
+		{"not a tty", func(p *peer, cfg *SessionConfig) { cfg.Port = "/dev/null" }, "Invalid serial port"},
+		{"silent board", func(p *peer, cfg *SessionConfig) { p.set(func() { p.silent = true }); cfg.ReadyTimeout = 200 * time.Millisecond }, "did not answer in time"},
+		{"protocol too new", func(p *peer, cfg *SessionConfig) { p.set(func() { p.proto = "2" }) }, "protocol 2"},
+		{"tiny max frame", func(p *peer, cfg *SessionConfig) { p.set(func() { p.max = 100 }) }, "below the minimum"},
+		{"usb no match", func(p *peer, cfg *SessionConfig) {
+			cfg.Port = ""
+			cfg.USB = &boards.USBMatch{VID: "10c4", PID: "ea60"}
+			cfg.Ports = func() ([]PortInfo, error) { return nil, nil }
+		}, "no serial port matches USB 10c4:ea60"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			p := newPeer(t)
+			defer p.close()
+			cfg := testConfig(p, boards.ResetNone)
+			cfg.NoReset = true
+			tt.setup(p, &cfg)
+			s, err := Open(context.Background(), cfg)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestOpenByUSBMatch(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	cfg := testConfig(p, boards.ResetNone)
+	cfg.Port = ""
+	cfg.USB = &boards.USBMatch{VID: "10C4", PID: "ea60", Serial: "0001"}
+	cfg.Ports = func() ([]PortInfo, error) {
+		return []PortInfo{
+			{Name: "/dev/ttyUSB9", IsUSB: true, VID: "10c4", PID: "ea60", Serial: "0002"},
+			{Name: p.link, IsUSB: true, VID: "10c4", PID: "ea60", Serial: "0001"},
+		}, nil
+	}
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, p.link, s.Path())
+}
+
+func TestCallFaults(t *testing.T) {
+	tests := []struct {
+		name      string
+		faults    []action
+		wantErr   error
+		wantPings int // PING requests the board saw
+		check     func(t *testing.T, st SessionStats, out string)
+	}{
+		{name: "clean", wantPings: 1},
+		{name: "bad crc retried", faults: []action{actBadCRC}, wantPings: 2,
+			check: func(t *testing.T, st SessionStats, out string) {
+				assert.Equal(t, 1, st.BadCRC)
+				assert.Equal(t, 1, st.Retries)
+				assert.Contains(t, out, "BAD_CRC")
+			}},
+		{name: "bad crc twice", faults: []action{actBadCRC, actBadCRC}, wantPings: 3},
+		{name: "bad crc always", faults: []action{actBadCRC, actBadCRC, actBadCRC}, wantPings: 3, wantErr: protocol.ErrBadCRC},
+		{name: "lost answer retried", faults: []action{actDrop}, wantPings: 2,
+			check: func(t *testing.T, st SessionStats, out string) { assert.Equal(t, 1, st.Timeouts) }},
+		{name: "lost answers", faults: []action{actDrop, actDrop, actDrop}, wantPings: 3, wantErr: ErrTimeout},
+		{name: "stale seq discarded", faults: []action{actStale}, wantPings: 1,
+			check: func(t *testing.T, st SessionStats, out string) {
+				assert.Equal(t, 2, st.Stale)
+				assert.Equal(t, 0, st.Retries)
+			}},
+		{name: "junk before answer", faults: []action{actJunk}, wantPings: 1,
+			check: func(t *testing.T, st SessionStats, out string) {
+				assert.Contains(t, out, "wifi: connected")
+				assert.Contains(t, out, "partial line without end ")
+			}},
+		{name: "garbled request resent", faults: []action{actGarbledReq}, wantPings: 2},
+		{name: "busy retried", faults: []action{actBusy}, wantPings: 2},
+		{name: "reboot mid-command", faults: []action{actReady}, wantPings: 1, wantErr: ErrBoardReset,
+			check: func(t *testing.T, st SessionStats, out string) {
+				assert.Contains(t, out, "reason=watchdog")
+				assert.GreaterOrEqual(t, st.Resets, 2)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			p := newPeer(t)
+			defer p.close()
+			s := openPeer(t, p, boards.ResetNone)
+			defer s.Close()
+			s.TakeOutput()
+			p.setFaults(protocol.VerbPing, tt.faults...)
+			hellos := p.count(protocol.VerbHello)
+			f, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "abc"))
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.Nil(t, f)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, "abc", f.String("data"))
+				assert.Equal(t, protocol.KindOK, f.Kind)
+			}
+			assert.Equal(t, tt.wantPings, p.count(protocol.VerbPing))
+			// Every request went out with a new seq.
+			seen := map[uint16]bool{}
+			for _, r := range p.received() {
+				assert.False(t, seen[r.Seq], "seq %d reused", r.Seq)
+				seen[r.Seq] = true
+			}
+			if errors.Is(tt.wantErr, ErrBoardReset) {
+				assert.Equal(t, hellos+1, p.count(protocol.VerbHello), "re-handshake after the reboot")
+			}
+			if tt.check != nil {
+				tt.check(t, s.Stats(), outputText(s.TakeOutput()))
+			}
+			// The session still works.
+			f, err = s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "after"))
+			require.NoError(t, err)
+			assert.Equal(t, "after", f.String("data"))
+		})
+	}
+}
+
+func TestRemoteErrorAndCapability(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	p.set(func() { p.caps = "ping,blob" })
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+
+	_, err := s.Call(context.Background(), "NO.SUCH.VERB")
+	var re *protocol.RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, protocol.CodeUnknownVerb, re.Code)
+
+	_, err = s.Call(context.Background(), protocol.VerbDerive, protocol.String("reg_id", "x"))
+	require.ErrorIs(t, err, ErrNoCapability)
+	assert.Equal(t, 0, p.count(protocol.VerbDerive), "a verb the board lacks is never sent")
+}
+
+func TestRebootBetweenRequests(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+	_, err := s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+	resets := s.Stats().Resets
+	p.boot("brownout")
+	// Wait until the session has seen the READY (no timing assumption:
+	// poll the counter).
+	require.Eventually(t, func() bool { return s.Stats().Resets > resets }, 5*time.Second, 10*time.Millisecond)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardReset)
+	assert.Contains(t, err.Error(), "brownout")
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+}
+
+func TestResetVerbAndReset(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetSim)
+	defer s.Close()
+	hellos := p.count(protocol.VerbHello)
+	f, err := s.Call(context.Background(), protocol.VerbReset)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.KindOK, f.Kind)
+	assert.Equal(t, hellos+1, p.count(protocol.VerbHello))
+	require.NoError(t, s.Reset(context.Background()))
+	assert.Equal(t, hellos+2, p.count(protocol.VerbHello))
+	assert.Len(t, p.ctlLines(), 6, "two hard resets through the control socket")
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+}
+
+func TestBlobRoundTrip(t *testing.T) {
+	sizes := []int{10, 999, 1001, 4096, 20000}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	p.set(func() { p.max = 512 })
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+	for _, n := range sizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			data := make([]byte, n)
+			for i := range data {
+				data[i] = byte(i * 7) // mixes 1- and 3-byte encodings
+			}
+			puts := p.count(protocol.VerbBlobPut)
+			f, err := s.Call(context.Background(), "ECHO", protocol.Bytes("data", data))
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(data, []byte(f.String("data"))), "echo of %d bytes", n)
+			var keys []string
+			for _, a := range f.Args {
+				keys = append(keys, a.Key)
+			}
+			assert.Equal(t, []string{"first", "data", "last"}, keys)
+			if protocol.EncodedLen(data) > 400 {
+				assert.Greater(t, p.count(protocol.VerbBlobPut), puts, "sent through BLOB.PUT")
+			} else {
+				assert.Equal(t, puts, p.count(protocol.VerbBlobPut))
+			}
+			for _, r := range p.received() {
+				assert.LessOrEqual(t, len(protocol.AppendFrame(nil, r)), 512, "%s frame over the board's max", r.Verb)
+			}
+		})
+	}
+	_, err := s.Call(context.Background(), "ECHO", protocol.Bytes("data", make([]byte, 70000)))
+	assert.ErrorContains(t, err, "blobs hold at most")
+}
+
+func TestProgressAndLongVerb(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+	p.setFaults(protocol.VerbDPSRegister, actProgress)
+	f, err := s.Call(context.Background(), protocol.VerbDPSRegister, protocol.Int("timeout", 1))
+	require.NoError(t, err)
+	assert.Equal(t, "assigned", f.String("status"))
+	d, retry := s.timeoutFor(protocol.VerbDPSRegister, []protocol.Arg{protocol.Int("timeout", 30)})
+	assert.Equal(t, 35*time.Second, d)
+	assert.False(t, retry)
+	d, _ = s.timeoutFor(protocol.VerbDPSRegister, nil)
+	assert.Equal(t, 65*time.Second, d)
+	d, retry = s.timeoutFor(protocol.VerbPing, nil)
+	assert.Equal(t, 300*time.Millisecond, d)
+	assert.True(t, retry)
+}
+
+func TestPortVanishesAndReturns(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+	first := s.Path()
+
+	// Unplugged mid-command, back after a while: the call reports a reset.
+	p.setFaults(protocol.VerbPing, actUnplug)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Call(context.Background(), protocol.VerbPing)
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return !p.plugged() }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, p.plug(true))
+	err := <-errc
+	require.ErrorIs(t, err, ErrBoardReset)
+	assert.Contains(t, err.Error(), "port vanished")
+	assert.Equal(t, 1, s.Stats().Reopens)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+	assert.Equal(t, first, s.Path(), "re-opened by the same symlink")
+
+	// Unplugged between commands: the next call reports it.
+	p.unplug()
+	require.NoError(t, p.plug(true))
+	require.Eventually(t, func() bool { return s.Stats().Reopens == 2 }, 5*time.Second, 10*time.Millisecond)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardReset)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+}
+
+func TestPortGoneForGood(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	cfg := testConfig(p, boards.ResetNone)
+	cfg.ReconnectTimeout = 300 * time.Millisecond
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	p.setFaults(protocol.VerbPing, actUnplug)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardLost)
+	assert.True(t, s.Lost())
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardLost)
+	require.ErrorIs(t, s.Reset(context.Background()), ErrBoardLost)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
+}
+
+func TestCloseDuringCall(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	cfg := testConfig(p, boards.ResetNone)
+	cfg.CommandTimeout = time.Minute
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	p.setFaults(protocol.VerbPing, actDrop)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Call(context.Background(), protocol.VerbPing)
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return p.count(protocol.VerbPing) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, s.Close())
+	require.ErrorIs(t, <-errc, ErrClosed)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrClosed)
+}
+
+func TestCallContextCancel(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	cfg := testConfig(p, boards.ResetNone)
+	cfg.CommandTimeout = time.Minute
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	p.setFaults(protocol.VerbPing, actDrop)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for p.count(protocol.VerbPing) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err = s.Call(ctx, protocol.VerbPing)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestParseHello(t *testing.T) {
+	tests := []struct {
+		args    []protocol.Arg
+		want    BoardInfo
+		wantErr string
+	}{
+		{args: []protocol.Arg{protocol.String("proto", "1"), protocol.String("caps", "ping, blob,")},
+			want: BoardInfo{Proto: 1, MaxFrame: 4096, Caps: []string{"ping", "blob"}}},
+		{args: []protocol.Arg{protocol.String("proto", "1"), protocol.String("max", "512"), protocol.String("blob_max", "8192")},
+			want: BoardInfo{Proto: 1, MaxFrame: 512, BlobMax: 8192}},
+		{args: nil, wantErr: "missing \"proto\""},
+		{args: []protocol.Arg{protocol.String("proto", "0")}, wantErr: "protocol 0"},
+		{args: []protocol.Arg{protocol.String("proto", "1"), protocol.String("max", "x")}, wantErr: "not a decimal"},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, err := parseHello(protocol.NewOK(1, protocol.VerbHello, tt.args...))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
