@@ -21,16 +21,16 @@ import (
 type action int
 
 const (
-	actAnswer       action = iota // answer normally
-	actDrop                       // never answer
-	actBadCRC                     // answer with a corrupted CRC
-	actStale                      // send an answer with another seq first, then the answer
-	actReady                      // reboot instead of answering
-	actJunk                       // boot noise and a partial line, then the answer on the same line
-	actGarbledReq                 // answer ERR 0 FRAME BAD_CRC (the request was garbled)
-	actBusy                       // answer ERR BUSY
-	actProgress                   // send PROGRESS events, then the answer
-	actUnplug                     // vanish (close the pty) instead of answering
+	actAnswer     action = iota // answer normally
+	actDrop                     // never answer
+	actBadCRC                   // answer with a corrupted CRC
+	actStale                    // send an answer with another seq first, then the answer
+	actReady                    // reboot instead of answering
+	actJunk                     // boot noise and a partial line, then the answer on the same line
+	actGarbledReq               // answer ERR 0 FRAME BAD_CRC (the request was garbled)
+	actBusy                     // answer ERR BUSY
+	actProgress                 // send PROGRESS events, then the answer
+	actUnplug                   // vanish (close the pty) instead of answering
 )
 
 // peer is a scripted board on a real pty: the session under test opens the

@@ -112,7 +112,10 @@ func TestOpenFailures(t *testing.T) {
 		{"missing port", func(p *peer, cfg *SessionConfig) { cfg.Port = p.dir + "/nope" }, "no such file"},
 		{"no port at all", func(p *peer, cfg *SessionConfig) { cfg.Port = "" }, "no port and no USB match"},
 		{"not a tty", func(p *peer, cfg *SessionConfig) { cfg.Port = "/dev/null" }, "Invalid serial port"},
-		{"silent board", func(p *peer, cfg *SessionConfig) { p.set(func() { p.silent = true }); cfg.ReadyTimeout = 200 * time.Millisecond }, "did not answer in time"},
+		{"silent board", func(p *peer, cfg *SessionConfig) {
+			p.set(func() { p.silent = true })
+			cfg.ReadyTimeout = 200 * time.Millisecond
+		}, "did not answer in time"},
 		{"protocol too new", func(p *peer, cfg *SessionConfig) { p.set(func() { p.proto = "2" }) }, "protocol 2"},
 		{"tiny max frame", func(p *peer, cfg *SessionConfig) { p.set(func() { p.max = 100 }) }, "below the minimum"},
 		{"usb no match", func(p *peer, cfg *SessionConfig) {
