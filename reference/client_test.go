@@ -30,6 +30,13 @@ type fakeResponse struct {
 	body       string
 }
 
+// received returns the canonical form and headers of each request so far.
+func (f *fakeDPS) received() ([][]byte, []http.Header) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]byte{}, f.seen...), append([]http.Header{}, f.headers...)
+}
+
 func (f *fakeDPS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -133,13 +140,14 @@ func TestClientRegister(t *testing.T) {
 		t.Errorf("exchanges: %v %v", methods, statuses)
 	}
 	// What the server received is, canonically, exactly the wire form.
+	seen, headers := f.received()
 	for i, ex := range res.Exchanges {
-		if d := FirstDivergence(ex.Request, f.seen[i]); d != nil {
+		if d := FirstDivergence(ex.Request, seen[i]); d != nil {
 			t.Errorf("request %d: received differs from wire form:\n%s", i, d.View())
 		}
 		for _, h := range []string{"User-Agent", "Accept-Encoding"} {
-			if _, ok := f.headers[i][h]; ok {
-				t.Errorf("request %d carried %s: %v", i, h, f.headers[i])
+			if _, ok := headers[i][h]; ok {
+				t.Errorf("request %d carried %s: %v", i, h, headers[i])
 			}
 		}
 	}
@@ -156,7 +164,8 @@ func TestClientRegisterDialects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := ParseRequest(f.seen[0])
+			seen, _ := f.received()
+			req, err := ParseRequest(seen[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,11 +318,12 @@ func TestClientRegistrationStatus(t *testing.T) {
 	if st.AssignedHub != "h.azure-devices.net" || st.Status != StatusAssigned || len(exs) != 1 {
 		t.Errorf("= %+v, %d exchanges", st, len(exs))
 	}
-	if d := FirstDivergence(exs[0].Request, f.seen[0]); d != nil {
+	seen, _ := f.received()
+	if d := FirstDivergence(exs[0].Request, seen[0]); d != nil {
 		t.Errorf("received differs:\n%s", d.View())
 	}
-	if !strings.HasPrefix(string(f.seen[0]), "POST /"+testScope+"/registrations/"+testID+"?api-version=") {
-		t.Errorf("request: %q", f.seen[0])
+	if !strings.HasPrefix(string(seen[0]), "POST /"+testScope+"/registrations/"+testID+"?api-version=") {
+		t.Errorf("request: %q", seen[0])
 	}
 }
 
