@@ -164,7 +164,8 @@ Exit status 0 when valid, 1 when not. Keys and signatures are not printed.`,
 			if cmd.Flags().Changed("now") {
 				opts.Now = time.Unix(now, 0)
 			}
-			c := reference.CheckToken(token, key, opts)
+			// A pasted token often carries a line break; tokens never end in space.
+			c := reference.CheckToken(strings.TrimSpace(token), key, opts)
 			refPrintCheck(cmd, c)
 			if c.Valid {
 				return nil

@@ -133,6 +133,7 @@ func TestSASCheckCommand(t *testing.T) {
 		{name: "valid", args: check(good, devKey, where...), code: 0, notInBoth: secrets, wantOut: true,
 			stdout: "token: valid\ndialect: default\nresource: 0ne00000A0A/registrations/dev-1\nsignature: verifies with the key\n" +
 				"expires: " + time.Unix(now+3600, 0).UTC().Format(time.RFC3339) + " (1700003600, in 1h0m0s)\n"},
+		{name: "pasted with a line break", args: check(good+"\n", devKey, where...), code: 0},
 		{name: "valid legacy C SDK token", args: check(iot, devKey, where...), code: 0, notInBoth: secrets},
 		{name: "valid token, other dialect declared", args: check(iot, devKey, append(where, "--dialect", "default")...), code: 1,
 			errHas: "dialect-mismatch", notInBoth: secrets},
