@@ -84,13 +84,13 @@ capture file, and with --explain sent in the header x-hiltest-diagnosis.`,
 			}
 			var lanIPs []string
 			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-				lanIPs = hostIPs()
+				lanIPs = dpsHostIPs()
 				opts.SANs = append(opts.SANs, lanIPs...)
 			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			opts.Logf = func(format string, args ...any) { fmt.Fprintf(errOut, "mockdps: "+format+"\n", args...) }
 
-			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(dpsContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := mockdps.Start(opts)
 			if err != nil {
@@ -124,7 +124,7 @@ capture file, and with --explain sent in the header x-hiltest-diagnosis.`,
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				printDiagnoses(ctx, s, errOut)
+				dpsPrintDiagnoses(ctx, s, errOut)
 			}()
 			<-ctx.Done()
 			<-done
@@ -153,16 +153,16 @@ capture file, and with --explain sent in the header x-hiltest-diagnosis.`,
 	return cmd
 }
 
-// cmdContext is the command's context, or Background when run without one.
-func cmdContext(cmd *cobra.Command) context.Context {
+// dpsContext is the command's context, or Background when run without one.
+func dpsContext(cmd *cobra.Command) context.Context {
 	if ctx := cmd.Context(); ctx != nil {
 		return ctx
 	}
 	return context.Background()
 }
 
-// printDiagnoses prints each new diagnosis until ctx ends.
-func printDiagnoses(ctx context.Context, s *mockdps.Server, w io.Writer) {
+// dpsPrintDiagnoses prints each new diagnosis until ctx ends.
+func dpsPrintDiagnoses(ctx context.Context, s *mockdps.Server, w io.Writer) {
 	seen := 0
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -183,8 +183,8 @@ func printDiagnoses(ctx context.Context, s *mockdps.Server, w io.Writer) {
 	}
 }
 
-// hostIPs lists this host's interface addresses.
-func hostIPs() []string {
+// dpsHostIPs lists this host's interface addresses.
+func dpsHostIPs() []string {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil
@@ -225,7 +225,7 @@ flow latency and errors for both, and the mock's share of the ceiling
 			if duration <= 0 || duration > 5*time.Minute {
 				return usageErr(fmt.Errorf("dps bench: --duration %s: want more than 0 and at most 5m", duration))
 			}
-			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(dpsContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			rep, err := mockdps.RunBench(ctx, mockdps.BenchOptions{Devices: devices, Conns: conns, Duration: duration})
 			if err != nil {
