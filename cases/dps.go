@@ -1,3 +1,613 @@
 package cases
 
-func dpsCases() []Case { return nil }
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hiltest/hiltest/mockdps"
+	"github.com/hiltest/hiltest/protocol"
+	"github.com/hiltest/hiltest/reference"
+)
+
+// registerTTL is the token lifetime boards are asked to use for DPS.REGISTER.
+const registerTTL = 3600
+
+// registerTimeout is the DPS.REGISTER timeout argument (seconds).
+const registerTimeout = 60
+
+// retryAfterTolerance: a poll this much earlier than Retry-After asked is
+// still "respecting" it (the board counts whole seconds from when it got
+// the response, the mock stamps requests when it reads them).
+const retryAfterTolerance = 300 * time.Millisecond
+
+var dpsCaps = []string{protocol.CapDPSRegister, protocol.CapDPSConfig, protocol.CapTLSCA, protocol.CapTime}
+
+// dpsCases are the end-to-end DPS registration cases.
+func dpsCases() []Case {
+	c := func(id, title string, run func(context.Context, *T)) Case {
+		return Case{ID: id, Title: title, Requires: dpsCaps, Timeout: 3 * registerTimeout * time.Second, Run: run}
+	}
+	return []Case{
+		c("dps/register/individual-primary", "Every enabled individual enrollment registers with its primary key: assigned, expected hub and device id; captured request matches the reference", runIndividualPrimary),
+		c("dps/register/individual-secondary", "An individual enrollment registers with its secondary key", runIndividualSecondary),
+		c("dps/register/group-primary", "A group member registers with the primary group key (device key derived on the board)", runGroupPrimary),
+		c("dps/register/group-secondary", "A group member registers with the secondary group key", runGroupSecondary),
+		c("dps/register/disabled-individual", "A disabled individual enrollment is not assigned (status disabled)", runDisabledIndividual),
+		c("dps/register/disabled-group", "A member of a disabled group is not assigned (status disabled)", runDisabledGroup),
+		c("dps/register/wrong-key", "A wrong key fails with 401 / 401002 and the mock DPS names the cause", runWrongKey),
+		c("dps/register/retry-after", "Polling waits the Retry-After the DPS sent", runRetryAfter),
+	}
+}
+
+// registration is one DPS.REGISTER to make.
+type registration struct {
+	RegID    string
+	Key      string // device key, or
+	GroupKey string // group key (the board derives)
+}
+
+// registerResult is the board's DPS.REGISTER answer and what the mock saw.
+type registerResult struct {
+	Start                     time.Time
+	Op, Status, Hub, DeviceID string
+	HTTP, RetryAfter          []string
+	ErrorCode, ErrorMsg       string
+	Config                    dpsConfig
+	Dialect                   reference.Dialect
+	DialectFrom               string
+	Clock                     int64
+	Registration              registration
+}
+
+// dpsReady checks the bench has a DPS and points the board at it: trust
+// anchor, endpoint, clock.
+func dpsReady(ctx context.Context, t *T) (dpsConfig, int64, bool) {
+	if t.Env == nil || t.Env.DPS.Host == "" {
+		t.Skip("the bench has no DPS")
+		return dpsConfig{}, 0, false
+	}
+	if t.Env.DPS.Enrollments == nil {
+		t.Skip("the bench's DPS enrollments (keys) are not known")
+		return dpsConfig{}, 0, false
+	}
+	if len(t.Env.DPS.CAPEM) > 0 {
+		if _, ok := mustCall(ctx, t, protocol.VerbTLSCA, protocol.Bytes("pem", t.Env.DPS.CAPEM)); !ok {
+			return dpsConfig{}, 0, false
+		}
+	}
+	port := t.Env.DPS.Port
+	if port == 0 {
+		port = 443
+	}
+	cfg, ok := configureDPS(ctx, t, dpsConfig{Host: t.Env.DPS.Host, Port: port, APIVersion: t.Env.DPS.APIVersion})
+	if !ok {
+		return dpsConfig{}, 0, false
+	}
+	clock, ok := setClock(ctx, t)
+	return cfg, clock, ok
+}
+
+// idScope is the bench DPS's id scope.
+func idScope(t *T) string {
+	if t.Env.DPS.IDScope != "" {
+		return t.Env.DPS.IDScope
+	}
+	return t.Env.DPS.Enrollments.IDScope
+}
+
+// register runs DPS.REGISTER on the board.
+func register(ctx context.Context, t *T, r registration) (*registerResult, bool) {
+	cfg, clock, ok := dpsReady(ctx, t)
+	if !ok {
+		return nil, false
+	}
+	d, from, err := boardDialect(t)
+	if err != nil {
+		t.Error(err)
+		return nil, false
+	}
+	args := []protocol.Arg{protocol.String("id_scope", idScope(t)), protocol.String("reg_id", r.RegID)}
+	if r.GroupKey != "" {
+		args = append(args, protocol.String("group_key", r.GroupKey))
+	} else {
+		args = append(args, protocol.String("key", r.Key))
+	}
+	args = append(args, protocol.Int("ttl", registerTTL), protocol.Int("timeout", registerTimeout))
+	res := &registerResult{Start: time.Now(), Config: cfg, Dialect: d, DialectFrom: from, Clock: clock, Registration: r}
+	f, ok := mustCall(ctx, t, protocol.VerbDPSRegister, args...)
+	if !ok {
+		return nil, false
+	}
+	if !requireResults(t, f, "status") {
+		return nil, false
+	}
+	split := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, ",")
+	}
+	res.Op, res.Status, res.Hub, res.DeviceID = f.String("op"), f.String("status"), f.String("hub"), f.String("device_id")
+	res.HTTP, res.RetryAfter = split(f.String("http")), split(f.String("retry_after"))
+	res.ErrorCode, res.ErrorMsg = f.String("error_code"), f.String("error_msg")
+	for _, k := range []string{"op", "status", "hub", "device_id", "http", "retry_after", "error_code"} {
+		if f.Has(k) {
+			t.Output(k, f.String(k))
+		}
+	}
+	return res, true
+}
+
+// summary describes a registration outcome in one line.
+func (r *registerResult) summary() string {
+	s := fmt.Sprintf("status=%s http=%s", r.Status, strings.Join(r.HTTP, ","))
+	if r.ErrorCode != "" {
+		s += " error_code=" + r.ErrorCode
+	}
+	if r.ErrorMsg != "" {
+		s += fmt.Sprintf(" error_msg=%q", r.ErrorMsg)
+	}
+	return s
+}
+
+// mockDiagnosis returns the mock DPS's latest diagnosis for the
+// registration since it started, nil without one (or without a mock).
+func mockDiagnosis(t *T, r *registerResult) *mockdps.Diagnosis {
+	if t.Env.DPS.Mock == nil {
+		return nil
+	}
+	var last *mockdps.Diagnosis
+	for _, d := range t.Env.DPS.Mock.Diagnoses() {
+		if strings.EqualFold(d.RegistrationID, r.Registration.RegID) && !d.Time.Before(r.Start) {
+			last = &d
+		}
+	}
+	return last
+}
+
+// capturedRegisters returns the register requests the mock captured for
+// the registration since it started.
+func capturedRegisters(t *T, r *registerResult) []mockdps.Request {
+	if t.Env.DPS.Mock == nil {
+		return nil
+	}
+	var out []mockdps.Request
+	for _, q := range t.Env.DPS.Mock.Requests() {
+		if q.Method == http.MethodPut && strings.EqualFold(q.RegistrationID, r.Registration.RegID) &&
+			!q.Time.Before(r.Start) && strings.Contains(q.RequestURI, "/register") {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// deviceKey is the key the registration's token must be signed with.
+func (r registration) deviceKey() (string, error) {
+	if r.GroupKey == "" {
+		return r.Key, nil
+	}
+	return reference.DeriveDeviceKey(r.GroupKey, r.RegID)
+}
+
+// tokenInputs is how the registration's token should have been made, with
+// the expiry the board used when it is plausible (clock + ttl).
+func (r *registerResult) tokenInputs(t *T, boardSE int64) (tokenInputs, error) {
+	key, err := r.Registration.deviceKey()
+	if err != nil {
+		return tokenInputs{}, err
+	}
+	se := r.Clock + registerTTL
+	if boardSE >= se-ttlSlack && boardSE <= now(t).Unix()+registerTTL+ttlSlack {
+		se = boardSE
+	}
+	return tokenInputs{Dialect: r.Dialect, DialectFrom: r.DialectFrom, IDScope: idScope(t), RegID: r.Registration.RegID,
+		Key: key, GroupKey: r.Registration.GroupKey, Expiry: se, FromClock: true, KeyName: r.Dialect.DefaultKeyName()}, nil
+}
+
+// explainFailure returns the diagnosis of a failed registration: the
+// board's token as the reference sees it, and the mock DPS's diagnosis.
+func explainFailure(t *T, r *registerResult) string {
+	var parts []string
+	reqs := capturedRegisters(t, r)
+	if len(reqs) > 0 {
+		q := reqs[len(reqs)-1]
+		if c, err := reference.ParseRequest(q.Raw); err == nil {
+			if a, ok := c.Header("Authorization"); ok {
+				se := int64(0)
+				if tok, err := reference.ParseToken(a); err == nil {
+					se = tok.Expiry
+				}
+				if in, err := r.tokenInputs(t, se); err == nil {
+					if cause := diagnoseToken(in, a); cause != "" {
+						parts = append(parts, cause)
+					}
+				}
+			}
+		}
+	}
+	if d := mockDiagnosis(t, r); d != nil {
+		parts = append(parts, fmt.Sprintf("mock DPS: %s: %s", d.Cause, d.Message))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// expectAssigned checks a registration reached "assigned" on one of hubs
+// with the device id, and compares the captured request.
+func expectAssigned(t *T, r *registerResult, hubs []string, deviceID string) {
+	if r.Status != "assigned" {
+		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s: %s, expected assigned", r.Registration.RegID, r.summary()),
+			Diagnosis: explainFailure(t, r)})
+		compareCaptured(t, r)
+		return
+	}
+	if !slices.Contains(hubs, r.Hub) {
+		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s: assigned to hub %q, expected %s", r.Registration.RegID, r.Hub, strings.Join(hubs, " or ")),
+			Diagnosis: "wrong hub in the result (the board misparsed registrationState.assignedHub?)"})
+	}
+	if r.DeviceID != deviceID {
+		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s: device_id %q, expected %q", r.Registration.RegID, r.DeviceID, deviceID),
+			Diagnosis: "wrong device id in the result (the board misparsed registrationState.deviceId?)"})
+	}
+	if r.Op == "" {
+		t.Fail(Failure{Message: "DPS.REGISTER answered no op (operation id)"})
+	}
+	compareCaptured(t, r)
+}
+
+// compareCaptured compares the register request the mock DPS captured from
+// the board with the reference's, in canonical form. With several
+// candidates (another board registering the same id) one must match.
+func compareCaptured(t *T, r *registerResult) {
+	if t.Env.DPS.Mock == nil {
+		t.Logf("no mock DPS: the register request on the wire is not compared")
+		return
+	}
+	reqs := capturedRegisters(t, r)
+	if len(reqs) == 0 {
+		t.Fail(Failure{Message: fmt.Sprintf("the mock DPS received no register request for %s", r.Registration.RegID),
+			Diagnosis: "the board did not send the register request (TLS or connection problem?)"})
+		return
+	}
+	for _, q := range reqs {
+		in, ok := capturedInputs(t, r, q.Raw)
+		if !ok {
+			return
+		}
+		if requestMatches(t, q.Raw, in, r.Config) {
+			return
+		}
+	}
+	q := reqs[len(reqs)-1]
+	t.Output("request", string(q.Raw))
+	in, _ := capturedInputs(t, r, q.Raw)
+	compareRequest(t, "captured DPS.REGISTER", q.Raw, in, r.Config, nil)
+}
+
+func capturedInputs(t *T, r *registerResult, raw []byte) (tokenInputs, bool) {
+	se := int64(0)
+	if c, err := reference.ParseRequest(raw); err == nil {
+		if a, ok := c.Header("Authorization"); ok {
+			if tok, err := reference.ParseToken(a); err == nil {
+				se = tok.Expiry
+			}
+		}
+	}
+	in, err := r.tokenInputs(t, se)
+	if err != nil {
+		t.Error(fmt.Errorf("reference: %w", err))
+		return tokenInputs{}, false
+	}
+	return in, true
+}
+
+// requestMatches reports whether raw is, in canonical form, the reference's request.
+func requestMatches(_ *T, raw []byte, in tokenInputs, cfg dpsConfig) bool {
+	ref, err := referenceSAS(in)
+	if err != nil {
+		return false
+	}
+	wantRaw, err := reference.RegisterRequestBytes(reference.RequestParams{Endpoint: cfg.endpoint(), APIVersion: cfg.APIVersion,
+		IDScope: in.IDScope, RegistrationID: in.RegID, Token: ref.Token})
+	if err != nil {
+		return false
+	}
+	want, err1 := reference.ParseRequest(wantRaw)
+	got, err2 := reference.ParseRequest(raw)
+	return err1 == nil && err2 == nil && string(want.Bytes()) == string(got.Bytes())
+}
+
+// enabledIndividuals returns the enabled individual enrollments.
+func enabledIndividuals(t *T) []mockdps.IndividualEnrollment {
+	var out []mockdps.IndividualEnrollment
+	for _, e := range t.Env.DPS.Enrollments.Individual {
+		if !e.Disabled {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// memberID is a registration id for this board in an enrollment group,
+// distinct per board so that boards on one bench do not share a device.
+func memberID(t *T, suffix string) string {
+	var b strings.Builder
+	b.WriteString("hiltest-")
+	for _, c := range strings.ToLower(t.Board.Name()) {
+		if (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	b.WriteString("-" + suffix)
+	id := b.String()
+	if len(id) > reference.MaxRegistrationIDLength {
+		id = id[len(id)-reference.MaxRegistrationIDLength:]
+	}
+	return strings.TrimLeft(id, "-")
+}
+
+// individualDeviceID is the device id DPS assigns an individual enrollment.
+func individualDeviceID(e mockdps.IndividualEnrollment) string {
+	if e.DeviceID != "" {
+		return e.DeviceID
+	}
+	return e.RegistrationID
+}
+
+func runIndividualPrimary(ctx context.Context, t *T) {
+	if !dpsAvailable(t) {
+		return
+	}
+	es := enabledIndividuals(t)
+	if len(es) == 0 {
+		t.Skip("no enabled individual enrollment")
+		return
+	}
+	for _, e := range es {
+		r, ok := register(ctx, t, registration{RegID: e.RegistrationID, Key: e.PrimaryKey})
+		if !ok {
+			return
+		}
+		expectAssigned(t, r, []string{e.AssignedHub}, individualDeviceID(e))
+	}
+}
+
+func runIndividualSecondary(ctx context.Context, t *T) {
+	if !dpsAvailable(t) {
+		return
+	}
+	for _, e := range enabledIndividuals(t) {
+		if e.SecondaryKey == "" {
+			continue
+		}
+		r, ok := register(ctx, t, registration{RegID: e.RegistrationID, Key: e.SecondaryKey})
+		if ok {
+			expectAssigned(t, r, []string{e.AssignedHub}, individualDeviceID(e))
+		}
+		return
+	}
+	t.Skip("no enabled individual enrollment has a secondary key")
+}
+
+// enabledGroup returns the first enabled group (with a secondary key when asked).
+func enabledGroup(t *T, secondary bool) (mockdps.GroupEnrollment, bool) {
+	for _, g := range t.Env.DPS.Enrollments.Groups {
+		if !g.Disabled && (!secondary || g.SecondaryKey != "") {
+			return g, true
+		}
+	}
+	return mockdps.GroupEnrollment{}, false
+}
+
+func runGroup(ctx context.Context, t *T, secondary bool) {
+	if !dpsAvailable(t) {
+		return
+	}
+	g, ok := enabledGroup(t, secondary)
+	if !ok {
+		t.Skip("no enabled enrollment group (with that key)")
+		return
+	}
+	key, suffix := g.PrimaryKey, "group"
+	if secondary {
+		key, suffix = g.SecondaryKey, "group2"
+	}
+	r, ok := register(ctx, t, registration{RegID: memberID(t, suffix), GroupKey: key})
+	if !ok {
+		return
+	}
+	// Hashed allocation spreads devices over the group's hubs; DPS does not
+	// document its hash, so any of the group's hubs is right (a static
+	// group has exactly one).
+	expectAssigned(t, r, g.Hubs, r.Registration.RegID)
+}
+
+func runGroupPrimary(ctx context.Context, t *T)   { runGroup(ctx, t, false) }
+func runGroupSecondary(ctx context.Context, t *T) { runGroup(ctx, t, true) }
+
+// expectDisabled checks a registration of a disabled enrollment: the
+// device authenticates but is not assigned; DPS answers status "disabled".
+func expectDisabled(t *T, r *registerResult) {
+	if r.Status == "disabled" {
+		if d := mockDiagnosis(t, r); d != nil && d.Cause != mockdps.CauseDisabled {
+			t.Fail(Failure{Message: fmt.Sprintf("status disabled, but the mock DPS diagnosed %s: %s", d.Cause, d.Message)})
+		}
+		return
+	}
+	diag := explainFailure(t, r)
+	if r.Status == "assigned" {
+		diag = "a disabled enrollment was assigned"
+	}
+	t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s (disabled enrollment): %s, expected status disabled", r.Registration.RegID, r.summary()),
+		Diagnosis: diag})
+}
+
+func runDisabledIndividual(ctx context.Context, t *T) {
+	if !dpsAvailable(t) {
+		return
+	}
+	for _, e := range t.Env.DPS.Enrollments.Individual {
+		if e.Disabled {
+			if r, ok := register(ctx, t, registration{RegID: e.RegistrationID, Key: e.PrimaryKey}); ok {
+				expectDisabled(t, r)
+			}
+			return
+		}
+	}
+	t.Skip("no disabled individual enrollment")
+}
+
+func runDisabledGroup(ctx context.Context, t *T) {
+	if !dpsAvailable(t) {
+		return
+	}
+	for _, g := range t.Env.DPS.Enrollments.Groups {
+		if g.Disabled {
+			if r, ok := register(ctx, t, registration{RegID: memberID(t, "disabled-group"), GroupKey: g.PrimaryKey}); ok {
+				expectDisabled(t, r)
+			}
+			return
+		}
+	}
+	t.Skip("no disabled enrollment group")
+}
+
+// wrongKeyFor returns a valid key that is none of the enrollment's keys.
+func wrongKeyFor(e mockdps.IndividualEnrollment) string {
+	k, err := reference.DeriveDeviceKey(e.PrimaryKey, "hiltest-not-this-device")
+	if err != nil {
+		return "AAECAwQFBgcICQoLDA0ODw=="
+	}
+	return k
+}
+
+func runWrongKey(ctx context.Context, t *T) {
+	if !dpsAvailable(t) {
+		return
+	}
+	es := enabledIndividuals(t)
+	if len(es) == 0 {
+		t.Skip("no enabled individual enrollment")
+		return
+	}
+	e := es[0]
+	r, ok := register(ctx, t, registration{RegID: e.RegistrationID, Key: wrongKeyFor(e)})
+	if !ok {
+		return
+	}
+	if r.Status != "failed" || !slices.Contains(r.HTTP, "401") || r.ErrorCode != "401002" {
+		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER with a wrong key: %s, expected status=failed, http 401, error_code=401002", r.summary()),
+			Diagnosis: wrongKeyCause(r)})
+	}
+	if t.Env.DPS.Mock == nil {
+		return
+	}
+	d := mockDiagnosis(t, r)
+	switch {
+	case d == nil:
+		t.Fail(Failure{Message: "the mock DPS recorded no diagnosis for the wrong-key registration",
+			Diagnosis: "the register request did not reach the mock DPS"})
+	case d.Cause != mockdps.CauseWrongKey:
+		t.Fail(Failure{Message: fmt.Sprintf("the mock DPS diagnosed %s (%s), expected %s", d.Cause, d.Message, mockdps.CauseWrongKey),
+			Diagnosis: "the board's token is wrong in another way than the key: " + explainFailure(t, r)})
+	default:
+		t.Logf("mock DPS: %s", d.String())
+	}
+}
+
+// wrongKeyCause explains a board answer to a rejected registration.
+func wrongKeyCause(r *registerResult) string {
+	switch {
+	case r.Status == "assigned":
+		return "the registration succeeded with a wrong key"
+	case !slices.Contains(r.HTTP, "401"):
+		return "no 401 in the exchanges: " + strings.Join(r.HTTP, ",")
+	case r.ErrorCode == "":
+		return "the board did not report the DPS error body's errorCode"
+	case r.Status != "failed":
+		return fmt.Sprintf("a 401 must end in status failed, not %q", r.Status)
+	}
+	return fmt.Sprintf("error_code %s instead of 401002", r.ErrorCode)
+}
+
+func runRetryAfter(ctx context.Context, t *T) {
+	if !dpsAvailable(t) {
+		return
+	}
+	if t.Env.DPS.Mock == nil {
+		t.Skip("needs the mock DPS to see when the board polled")
+		return
+	}
+	g, ok := enabledGroup(t, false)
+	if !ok {
+		t.Skip("no enabled enrollment group")
+		return
+	}
+	r, ok := register(ctx, t, registration{RegID: memberID(t, "retry-after"), GroupKey: g.PrimaryKey})
+	if !ok {
+		return
+	}
+	if r.Status != "assigned" {
+		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER: %s, expected assigned", r.summary()), Diagnosis: explainFailure(t, r)})
+		return
+	}
+	// The board's exchanges as the mock saw them, in order.
+	var seq []mockdps.Request
+	for _, q := range t.Env.DPS.Mock.Requests() {
+		if strings.EqualFold(q.RegistrationID, r.Registration.RegID) && !q.Time.Before(r.Start) {
+			seq = append(seq, q)
+		}
+	}
+	checkPolling(t, seq, r.RetryAfter)
+}
+
+// checkPolling checks that after each 202 the next request came no
+// earlier than the Retry-After of that response. retryAfter are the
+// Retry-After values of the 202 answers, in order (the board's report).
+func checkPolling(t *T, seq []mockdps.Request, retryAfter []string) {
+	n202 := 0
+	for i := 0; i+1 < len(seq); i++ {
+		if seq[i].Status != http.StatusAccepted {
+			continue
+		}
+		ra := mockdps.DefaultRetryAfter
+		if n202 < len(retryAfter) {
+			if v, err := strconv.Atoi(strings.TrimSpace(retryAfter[n202])); err == nil {
+				ra = v
+			}
+		} else {
+			t.Logf("the board reported no Retry-After for answer %d; assuming the DPS default %d s", n202+1, ra)
+		}
+		n202++
+		gap := seq[i+1].Time.Sub(seq[i].Time)
+		want := time.Duration(ra) * time.Second
+		t.Logf("%s %s -> 202 Retry-After %d; next request %.2f s later", seq[i].Method, seq[i].RequestURI, ra, gap.Seconds())
+		if gap+retryAfterTolerance < want {
+			t.Fail(Failure{Message: fmt.Sprintf("polled %.2f s after a 202 with Retry-After: %d", gap.Seconds(), ra),
+				Diagnosis: "ignores Retry-After"})
+			return
+		}
+	}
+	if n202 == 0 {
+		t.Logf("the DPS answered no 202: nothing to check")
+	}
+}
+
+// dpsAvailable skips the case when the bench has no DPS.
+func dpsAvailable(t *T) bool {
+	if t.Env == nil || t.Env.DPS.Host == "" {
+		t.Skip("the bench has no DPS")
+		return false
+	}
+	if t.Env.DPS.Enrollments == nil {
+		t.Skip("the bench's DPS enrollments (keys) are not known")
+		return false
+	}
+	return true
+}
