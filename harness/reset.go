@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -215,15 +214,3 @@ func (c *ctlLines) SetRTS(v bool) error { return c.set("rts", v) }
 
 // Close closes the control connection.
 func (c *ctlLines) Close() error { return c.conn.Close() }
-
-// drain reads whatever the simulator answered (it may answer nothing);
-// kept so a chatty control socket never fills up.
-func (c *ctlLines) drain() {
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-	sc := bufio.NewReader(c.conn)
-	for {
-		if _, err := sc.ReadString('\n'); err != nil {
-			return
-		}
-	}
-}

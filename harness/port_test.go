@@ -1,0 +1,131 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.bug.st/serial"
+)
+
+func TestOpenPortTimeoutAndGone(t *testing.T) {
+	master, slave, err := pty.Open()
+	require.NoError(t, err)
+	defer slave.Close()
+	p, err := OpenPort(slave.Name(), 921600)
+	require.NoError(t, err)
+	defer p.Close()
+
+	buf := make([]byte, 16)
+	n, err := p.Read(buf)
+	assert.Equal(t, 0, n)
+	require.ErrorIs(t, err, ErrReadTimeout)
+	assert.True(t, os.IsTimeout(err))
+	assert.False(t, IsPortGone(err))
+
+	_, err = master.Write([]byte("x"))
+	require.NoError(t, err)
+	n, err = p.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(buf[:n]))
+
+	master.Close()
+	slave.Close()
+	_, err = p.Read(buf)
+	require.Error(t, err)
+	assert.True(t, IsPortGone(err), "%v", err)
+}
+
+func TestIsPortGone(t *testing.T) {
+	var closed *serial.PortError
+	// A closed port's Read returns *PortError{PortClosed}; get a real one.
+	master, slave, err := pty.Open()
+	require.NoError(t, err)
+	p, err := OpenPort(slave.Name(), 115200)
+	require.NoError(t, err)
+	p.Close()
+	master.Close()
+	slave.Close()
+	_, rerr := p.Read(make([]byte, 1))
+	require.ErrorAs(t, rerr, &closed)
+
+	tests := []struct {
+		err  error
+		gone bool
+	}{
+		{nil, false},
+		{rerr, true},
+		{fmt.Errorf("read: %w", rerr), true},
+		{syscall.EIO, true},
+		{io.EOF, true},
+		{ErrReadTimeout, false},
+		{errors.New("other"), false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.gone, IsPortGone(tt.err), "%v", tt.err)
+	}
+}
+
+func TestPingLoop(t *testing.T) {
+	p := newPeer(t)
+	defer p.close()
+	port, err := OpenPort(p.link, 115200)
+	require.NoError(t, err)
+	defer port.Close()
+	require.NoError(t, PingLoop(context.Background(), port, 5, []byte("0123456789")))
+	assert.Equal(t, 5, p.count(protocol.VerbPing))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	p.setFaults(protocol.VerbPing, actDrop)
+	require.ErrorIs(t, PingLoop(ctx, port, 1, nil), context.DeadlineExceeded)
+}
+
+// benchPayload is the PING payload the benchmarks send.
+var benchPayload = []byte("hiltest-benchmark-payload-0123456789")
+
+// BenchmarkSessionPing measures PING round trips through a session (reader
+// goroutine, seq matching, deadlines) on a pty peer.
+func BenchmarkSessionPing(b *testing.B) {
+	p := newPeer(b)
+	defer p.close()
+	s, err := Open(context.Background(), SessionConfig{Name: "bench", Port: p.link, NoReset: true,
+		Profile: boards.Profile{Reset: boards.ResetNone}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Call(ctx, protocol.VerbPing, protocol.Bytes("data", benchPayload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBarePing measures PING round trips with a bare go.bug.st/serial
+// write+read loop on the same kind of peer: the baseline for the session.
+func BenchmarkBarePing(b *testing.B) {
+	p := newPeer(b)
+	defer p.close()
+	port, err := OpenPort(p.link, 115200)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer port.Close()
+	b.ResetTimer()
+	if err := PingLoop(context.Background(), port, b.N, benchPayload); err != nil {
+		b.Fatal(err)
+	}
+}

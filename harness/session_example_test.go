@@ -1,0 +1,55 @@
+package harness_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/harness"
+	"github.com/hiltest/hiltest/protocol"
+)
+
+// Open a board on a serial port, reset it with its profile's method, and
+// ask it to derive a device key. (Not run: it needs a board.)
+func ExampleOpen() {
+	profile, _ := boards.LookupProfile("esp32-devkitc")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := harness.Open(ctx, harness.SessionConfig{
+		Name:    "devkit-1",
+		Port:    "/dev/serial/by-id/usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_0001-if00-port0",
+		Profile: profile,
+		Logf:    log.Printf,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println(s.Info().Firmware, s.Info().Caps)
+
+	f, err := s.Call(ctx, protocol.VerbDerive,
+		protocol.String("group_key", "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw=="),
+		protocol.String("reg_id", "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6"))
+	if err != nil {
+		// errors.Is(err, harness.ErrBoardReset), ErrTimeout, ErrBoardLost,
+		// or a *protocol.RemoteError for an ERR answer.
+		log.Fatal(err)
+	}
+	fmt.Println(f.String("device_key"))
+	for _, l := range s.TakeOutput() {
+		fmt.Println(l.Time.Format(time.RFC3339Nano), l.Text)
+	}
+}
+
+// List the serial ports with the board profile each one matches.
+func ExampleListPorts() {
+	ports, err := harness.ListPorts()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range ports {
+		fmt.Println(p.Name, p.VID, p.PID, p.Serial, p.Profile)
+	}
+}
