@@ -193,3 +193,37 @@ func TestPropRequestCanonical(t *testing.T) {
 		}
 	})
 }
+
+// TestPropMutatedTokenInvalid: changing any one byte of a valid token makes
+// CheckToken reject it, except a change of hex case inside a %XX of sig
+// (the decoded signature is the same) which only leaves every dialect.
+func TestPropMutatedTokenInvalid(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		d := genDialect().Draw(t, "dialect")
+		id := genRegistrationID().Draw(t, "id")
+		key := genKey().Draw(t, "key")
+		now := time.Unix(1700000000, 0)
+		s, err := NewSAS(SASParams{Dialect: d, IDScope: "0ne00000A0A", RegistrationID: id, Key: key,
+			Expiry: now.Add(time.Hour).Unix(), KeyName: d.DefaultKeyName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := rapid.IntRange(0, len(s.Token)-1).Draw(t, "at")
+		c := rapid.ByteRange(0x21, 0x7e).Filter(func(c byte) bool { return c != s.Token[i] }).Draw(t, "byte")
+		m := []byte(s.Token)
+		m[i] = c
+		sigStart := strings.Index(s.Token, "&sig=") + len("&sig=")
+		sigEnd := strings.Index(s.Token, "&se=")
+		inHex := i >= sigStart && i < sigEnd && (m[i-1] == '%' || m[i-2] == '%')
+		caseOnly := strings.EqualFold(string(c), string(s.Token[i])) && inHex
+		chk := CheckToken(string(m), key, CheckOptions{IDScope: "0ne00000A0A", RegistrationID: id, Now: now})
+		switch {
+		case caseOnly:
+			if !chk.Valid || len(chk.Dialects) != 0 {
+				t.Fatalf("hex case change in sig: valid=%v dialects=%v", chk.Valid, chk.Dialects)
+			}
+		case chk.Valid:
+			t.Fatalf("mutated token %q still valid", m)
+		}
+	})
+}
