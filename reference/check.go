@@ -102,8 +102,12 @@ func (c TokenCheck) Summary() string {
 	} else if !c.Has(ProblemMalformed) {
 		b.WriteString(" token in no known dialect")
 	}
-	if !c.Expiry.IsZero() {
-		fmt.Fprintf(&b, ", expires %s (in %s)", c.Expiry.UTC().Format(time.RFC3339), c.ExpiresIn.Round(time.Second))
+	switch {
+	case c.Expiry.IsZero():
+	case c.ExpiresIn > 0:
+		fmt.Fprintf(&b, ", expires %s (in %s)", c.Expiry.Format(time.RFC3339), c.ExpiresIn.Round(time.Second))
+	default:
+		fmt.Fprintf(&b, ", expired %s (%s ago)", c.Expiry.Format(time.RFC3339), (-c.ExpiresIn).Round(time.Second))
 	}
 	for _, p := range c.Problems {
 		fmt.Fprintf(&b, "; %s: %s", p.Code, p.Message)

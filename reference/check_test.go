@@ -183,3 +183,27 @@ func TestCheckTokenDiagnoses(t *testing.T) {
 		t.Errorf("short sig: %+v", c.Problems)
 	}
 }
+
+func TestTokenCheckSummary(t *testing.T) {
+	const key = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg="
+	s, err := NewSAS(SASParams{IDScope: "0ne00000A0A", RegistrationID: "dev", Key: key, Expiry: 1700003600, KeyName: "registration"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		now  int64
+		want string
+	}{
+		{1700000000, "valid default token, expires 2023-11-14T23:13:20Z (in 1h0m0s)"},
+		{1700007200, "invalid default token, expired 2023-11-14T23:13:20Z (1h0m0s ago); expired: "},
+	}
+	for _, tt := range tests {
+		got := CheckToken(s.Token, key, CheckOptions{Now: time.Unix(tt.now, 0)}).Summary()
+		if !strings.HasPrefix(got, tt.want) {
+			t.Errorf("Summary() = %q, want prefix %q", got, tt.want)
+		}
+	}
+	if got := CheckToken("x", key, CheckOptions{}).Summary(); !strings.HasPrefix(got, "invalid; malformed: ") {
+		t.Errorf("malformed summary %q", got)
+	}
+}
