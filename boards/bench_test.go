@@ -1,0 +1,131 @@
+package boards
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hiltest/hiltest/reference"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadBenchExample(t *testing.T) {
+	b, err := LoadBench("testdata/bench.yaml")
+	require.NoError(t, err)
+	require.Len(t, b.Boards, 4)
+	d := b.Boards[0]
+	assert.Equal(t, "devkit-1", d.Name)
+	assert.Equal(t, "esp32-devkitc", d.Profile)
+	assert.Equal(t, 115200, d.Baud)
+	assert.Equal(t, "1.1", d.Revision)
+	assert.Equal(t, "azure-iot-sdk-c", d.Dialect)
+	assert.Equal(t, []string{"lab-a", "cp2102n"}, d.Labels)
+	assert.Equal(t, 5, d.Line)
+	assert.Equal(t, "esptool.py --chip esp32 --port /dev/ttyUSB0 write_flash 0x10000 fw.bin", d.FlashCommand("/dev/ttyUSB0", "fw.bin"))
+	assert.Equal(t, &USBMatch{VID: "303a", PID: "1001", Serial: "F4:12:FA:4C:2A:10"}, b.Boards[1].USB)
+	assert.Equal(t, &SimSpec{Seed: 1}, b.Boards[2].Sim)
+	assert.Equal(t, &SimSpec{Bug: "group-key-not-derived", Faults: "noise=0.1,corrupt=0.01", Seed: 42}, b.Boards[3].Sim)
+	assert.Equal(t, BenchDPS{Mode: "mock", AssignDelay: 1500 * time.Millisecond, RetryAfter: 1, Line: 37}, b.DPS)
+	assert.Equal(t, BenchWiFi{SSIDEnv: "HILTEST_WIFI_SSID", PasswordEnv: "HILTEST_WIFI_PASSWORD"}, b.WiFi)
+}
+
+func TestLoadBenchLive(t *testing.T) {
+	b, err := LoadBench("testdata/bench-live.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, &USBMatch{VID: "10c4", PID: "ea60"}, b.Boards[0].USB)
+	assert.Equal(t, "live", b.DPS.Mode)
+	assert.Equal(t, "0ne00ABCDEF", b.DPS.IDScope)
+	assert.Equal(t, "HILTEST_DPS_GROUP_KEY", b.DPS.GroupKeyEnv)
+	assert.Equal(t, "HILTEST_DPS_KEY", b.DPS.KeyEnv)
+}
+
+// Each testdata/bad-*.yaml starts with "# want: <error line>" comments.
+func TestLoadBenchBadFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad-*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			var wants []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if w, ok := strings.CutPrefix(l, "# want: "); ok {
+					wants = append(wants, w)
+				}
+			}
+			require.NotEmpty(t, wants)
+			_, err = ParseBench(data, filepath.Base(f))
+			require.Error(t, err)
+			got := strings.Split(err.Error(), "\n")
+			require.Len(t, got, len(wants), "errors:\n%s", err)
+			for i, w := range wants {
+				assert.True(t, strings.HasPrefix(got[i], w), "error %d:\n got %s\nwant %s", i, got[i], w)
+			}
+		})
+	}
+}
+
+func TestParseBenchErrors(t *testing.T) {
+	const head = "boards:\n  - name: b1\n    profile: sim\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"empty", "", "bench.yaml: empty bench file"},
+		{"not yaml", "boards: [", "bench.yaml: yaml:"},
+		{"no boards", "dps: {mode: mock}\n", "bench.yaml:1: bench: want a non-empty list of boards"},
+		{"missing name", "boards:\n  - profile: sim\n    sim: {}\n", "bench.yaml:2: board 1: missing name"},
+		{"bad name", "boards:\n  - name: 'a b'\n    profile: sim\n    sim: {}\n", "bench.yaml:2: board \"a b\": name: want"},
+		{"missing profile", "boards:\n  - name: b1\n    port: /dev/x\n", "bench.yaml:2: board \"b1\": missing profile"},
+		{"port and usb", head + "    port: /dev/x\n    usb: {vid: '10c4', pid: ea60}\n", "bench.yaml:2: board \"b1\": give only one of port, usb and sim"},
+		{"bad vid", head + "    usb: {vid: silabs, pid: ea60}\n", "bench.yaml:4: board \"b1\": usb: vid: want 4 hex digits"},
+		{"missing pid", head + "    usb: {vid: '10c4'}\n", "bench.yaml:4: board \"b1\": usb: pid: want 4 hex digits"},
+		{"bad baud", head + "    port: /dev/x\n    baud: fast\n", "bench.yaml:5: board \"b1\": baud: want an integer"},
+		{"labels not list", head + "    port: /dev/x\n    labels: a\n", "bench.yaml:5: board \"b1\": labels: want a list"},
+		{"flash without port", head + "    port: /dev/x\n    flash: esptool.py {firmware}\n", "bench.yaml:5: board \"b1\": flash command must use {port}"},
+		{"flash bad placeholder", head + "    port: /dev/x\n    flash: esptool.py -p {port} {fw}\n", "unknown placeholder"},
+		{"sim unknown field", head + "    sim: {bugs: x}\n", "bench.yaml:4: board \"b1\": sim: unknown field \"bugs\""},
+		{"dps mode", head + "    sim: {}\ndps: {mode: cloud}\n", "bench.yaml:5: dps: unknown mode \"cloud\""},
+		{"dps delay", head + "    sim: {}\ndps: {assign_delay: 3}\n", "bench.yaml:5: dps: assign_delay: want a duration"},
+		{"dps live scope", head + "    sim: {}\ndps: {mode: live, group_key_env: K}\n", "bench.yaml:5: dps: mode live needs id_scope"},
+		{"dps live fields in mock", head + "    sim: {}\ndps: {id_scope: x}\n", "dps: id_scope applies to mode live only"},
+		{"dps env name", head + "    sim: {}\ndps: {mode: live, id_scope: s, group_key_env: 'my key'}\n", "group_key_env: \"my key\" is not an environment variable name"},
+		{"device key literal", head + "    sim: {}\ndps: {mode: live, id_scope: s, device_key_env: 'Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc='}\n", "looks like a key"},
+		{"wifi unknown", head + "    sim: {}\nwifi: {ssid: home}\n", "bench.yaml:5: wifi: unknown field \"ssid\""},
+		{"duplicate field", head + "    sim: {}\n    sim: {}\n", "bench.yaml:5: board \"b1\": field \"sim\" given twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseBench([]byte(tt.yaml), "bench.yaml")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=", "key echoed in an error")
+		})
+	}
+}
+
+func TestDialectsMatchReference(t *testing.T) {
+	var want []string
+	for _, d := range reference.Dialects() {
+		want = append(want, string(d))
+	}
+	assert.Equal(t, want, Dialects())
+}
+
+func TestDraftBenchParses(t *testing.T) {
+	draft := DraftBench([]BenchBoard{
+		{Name: "esp32-devkitc-1", Profile: "esp32-devkitc", Port: "/dev/ttyUSB0", USB: &USBMatch{VID: "10c4", PID: "ea60", Serial: "0001"}},
+		{Name: "port-2", Port: "/dev/ttyUSB1"},
+		{Name: "sim-1", Profile: "sim", Port: "/tmp/sims/sim-1", Labels: []string{"a: b"}},
+	})
+	b, err := ParseBench(draft, "draft.yaml")
+	require.NoError(t, err, "%s", draft)
+	require.Len(t, b.Boards, 3)
+	assert.Equal(t, "0001", b.Boards[0].USB.Serial)
+	assert.Equal(t, "esp32-devkitc", b.Boards[1].Profile)
+	assert.Equal(t, []string{"a: b"}, b.Boards[2].Labels)
+	assert.Contains(t, string(draft), "# no built-in profile matches")
+}
