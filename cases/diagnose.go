@@ -155,6 +155,9 @@ func diagnoseToken(in tokenInputs, got string) string {
 		return "no token"
 	}
 	if strings.HasPrefix(ref.Token, got) {
+		if strings.HasPrefix(ref.Token[len(got):], "&skn=") {
+			return fmt.Sprintf("missing skn (expected skn=%s)", in.KeyName)
+		}
 		return fmt.Sprintf("truncated token (%d of %d bytes)", len(got), len(ref.Token))
 	}
 	tok, err := reference.ParseToken(got)

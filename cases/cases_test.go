@@ -1,0 +1,144 @@
+package cases
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hiltest/hiltest/mockdps"
+	"github.com/hiltest/hiltest/reference"
+)
+
+// mockEnv starts a mock DPS serving the demo enrollments and returns an
+// Env pointing at it.
+func mockEnv(t *testing.T, retryAfter int) *Env {
+	t.Helper()
+	s := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: retryAfter})
+	host, port, err := net.SplitHostPort(s.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return &Env{DPS: DPSTarget{Host: host, Port: p, CAPEM: s.CAPEM(), IDScope: s.IDScope(),
+		APIVersion: reference.DefaultAPIVersion, Mock: s, Enrollments: mockdps.DemoEnrollments()}, Now: time.Now}
+}
+
+// runCase runs one case on a board the way the runner does: skipped when
+// the board lacks a capability, with a timeout.
+func runCase(t *testing.T, c Case, b Board, env *Env) *T {
+	t.Helper()
+	ct := NewT(b, env)
+	for _, r := range c.Requires {
+		if !b.Info().HasCap(r) {
+			ct.Skip("needs " + r)
+			return ct
+		}
+	}
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c.Run(ctx, ct)
+	return ct
+}
+
+// describe is a case's result for test logs.
+func describe(c Case, ct *T) string {
+	var b strings.Builder
+	b.WriteString(c.ID + ": " + string(ct.Status()))
+	if ct.SkipReason() != "" {
+		b.WriteString(" (" + ct.SkipReason() + ")")
+	}
+	for _, f := range ct.Failures() {
+		b.WriteString("\n    " + f.Message)
+		if f.Diagnosis != "" {
+			b.WriteString("\n    diagnosis: " + f.Diagnosis)
+		}
+	}
+	return b.String()
+}
+
+// allowedSkip are cases a healthy board may skip in these tests.
+var allowedSkip = map[string]bool{}
+
+func TestBuiltinOnHealthyFakeBoard(t *testing.T) {
+	cs, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range reference.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			env := mockEnv(t, 1)
+			env.Declared.Dialect = string(d)
+			b := newFakeBoard("fake-"+string(d), d)
+			for _, c := range cs {
+				ct := runCase(t, c, b, env)
+				switch ct.Status() {
+				case StatusPass:
+				case StatusSkip:
+					if !strings.HasPrefix(c.ID, "sas/kat/") && !allowedSkip[c.ID] {
+						t.Errorf("%s", describe(c, ct))
+					}
+				default:
+					t.Errorf("%s", describe(c, ct))
+				}
+			}
+		})
+	}
+}
+
+func TestSeededBugsAreDiagnosed(t *testing.T) {
+	cs, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"sign-with-group-key":  "signed with the group key instead of the derived device key",
+		"derive-from-text":     "derived from the group key's base64 text instead of its decoded bytes",
+		"sr-not-encoded":       "sr not URL-encoded",
+		"sig-not-encoded":      "signature not URL-encoded",
+		"no-skn":               "missing skn",
+		"unset-clock":          "unset clock",
+		"wrong-dialect":        "valid azure-iot-sdk-c token, but the bench declared default",
+		"expiry-32bit":         "expiry truncated to 32 bits",
+		"ignore-retry-after":   "ignores Retry-After",
+		"wrong-api-version":    "wrong api-version",
+		"body-regid-lowercase": "body registrationId",
+		"truncated-token":      "truncated token",
+	}
+	for _, bug := range fakeBugs {
+		t.Run(bug, func(t *testing.T) {
+			t.Parallel()
+			phrase, ok := want[bug]
+			if !ok {
+				t.Fatalf("no expected diagnosis for %s", bug)
+			}
+			env := mockEnv(t, 1)
+			env.Declared.Dialect = "default"
+			b := newFakeBoard("fake-"+bug, reference.DialectDefault, bug)
+			failed, named := 0, false
+			for _, c := range cs {
+				ct := runCase(t, c, b, env)
+				if ct.Status() != StatusFail {
+					continue
+				}
+				failed++
+				for _, f := range ct.Failures() {
+					if strings.Contains(f.Diagnosis, phrase) {
+						named = true
+					}
+				}
+				t.Logf("%s", describe(c, ct))
+			}
+			if !named {
+				t.Errorf("bug %s: %d cases failed, none with a diagnosis naming %q", bug, failed, phrase)
+			}
+		})
+	}
+}
