@@ -151,7 +151,7 @@ func (x *enrollIndex) candidates(registrationID string) []candidate {
 func resourceMismatch(res, scope, regID string) string {
 	parts := strings.Split(res, "/")
 	if len(parts) != 3 || parts[1] != "registrations" {
-		return fmt.Sprintf("is not of the form {idScope}/registrations/{registrationId}")
+		return "is not of the form {idScope}/registrations/{registrationId}"
 	}
 	var d []string
 	if parts[0] != scope {
