@@ -1,0 +1,274 @@
+package harness
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hiltest/hiltest/reference"
+)
+
+const (
+	testGroupKey  = "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw=="
+	testDeviceKey = "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc="
+)
+
+func TestRedactorText(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		hidden   []string // must not appear in the output
+		kept     []string // must appear in the output
+		unchaned bool
+	}{
+		{name: "frame args", in: "@@HIL REQ 3 DERIVE group_key=" + testGroupKey + " reg_id=dev-1",
+			hidden: []string{testGroupKey}, kept: []string{"reg_id=dev-1", "group_key=8isr"}},
+		{name: "token sig", in: "SharedAccessSignature sr=0ne%2Fregistrations%2Fdev&sig=abc%2Bdef%3D&se=1700000000&skn=registration",
+			hidden: []string{"abc%2Bdef%3D"}, kept: []string{"sr=0ne%2Fregistrations%2Fdev", "se=1700000000", "skn=registration"}},
+		{name: "bare base64 key in a log line", in: "I (123) dps: using key " + testDeviceKey,
+			hidden: []string{testDeviceKey}, kept: []string{"I (123) dps: using key Jsm0"}},
+		{name: "device key arg", in: "device_key=" + testDeviceKey, hidden: []string{testDeviceKey}},
+		{name: "short base64 kept", in: "mac=24:0A:C4:12:34:56 data=aGVsbG8=", unchaned: true},
+		{name: "blob reference kept", in: "request.blob=r1 request.len=420", unchaned: true},
+		{name: "empty", in: "", unchaned: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Redactor{}.Text(tt.in)
+			if tt.unchaned {
+				assert.Equal(t, tt.in, got)
+			}
+			for _, h := range tt.hidden {
+				assert.NotContains(t, got, h)
+			}
+			for _, k := range tt.kept {
+				assert.Contains(t, got, k)
+			}
+			assert.Equal(t, tt.in, Redactor{Show: true}.Text(tt.in), "--show-secrets passes text through")
+		})
+	}
+}
+
+func TestSecretOutput(t *testing.T) {
+	tests := map[string]bool{
+		"device_key": true, "token": true, "sig": true, "signature": true, "group_key": true, "request": true,
+		"sr": false, "se": false, "status": false, "hub": false, "reg_id": false,
+	}
+	for k, want := range tests {
+		assert.Equal(t, want, SecretOutput(k), k)
+	}
+}
+
+func TestFailureReportRedactsSecretDivergence(t *testing.T) {
+	exp := []byte("SharedAccessSignature sr=x&sig=AAAA&se=1")
+	got := []byte("SharedAccessSignature sr=x&sig=AABA&se=1")
+	d := reference.FirstDivergence(exp, got)
+	require.NotNil(t, d)
+	f := Failure{Message: "token " + d.String(), Divergence: d, Secret: true, Diagnosis: "signed with the group key"}
+
+	fr := Redactor{}.failureReport(f)
+	require.NotNil(t, fr.Divergence)
+	assert.True(t, fr.Divergence.Redacted)
+	assert.Equal(t, d.Offset, fr.Divergence.Offset)
+	assert.NotContains(t, fr.Divergence.View, "AABA")
+	assert.NotContains(t, fr.Message, "'B'")
+	assert.Contains(t, fr.Message, "differs at byte 33")
+	assert.Equal(t, "signed with the group key", fr.Diagnosis)
+
+	shown := Redactor{Show: true}.failureReport(f)
+	assert.False(t, shown.Divergence.Redacted)
+	assert.Contains(t, shown.Divergence.View, "AABA")
+	assert.Equal(t, int('B'), shown.Divergence.GotByte)
+}
+
+// sampleReport is a report with every kind of result.
+func sampleReport() *Report {
+	r := &Report{Version: ReportVersion, Tool: "hiltest", Started: time.Unix(1700000000, 0).UTC(), DurationMS: 1234,
+		DPS: DPSReport{Mode: "mock", Endpoint: "127.0.0.1:4443", IDScope: "0ne00DEMO01"}}
+	info := &BoardInfo{Proto: 1, Firmware: "hiltest-agent", FirmwareVersion: "1.0.0", Dialect: "default", Caps: []string{"ping", "sas"}}
+	r.Boards = []BoardReport{
+		{Name: "sim-1", Info: info, Declared: Declared{Firmware: "hiltest-agent", Revision: "B", Labels: []string{"a", "b"}}, DurationMS: 800,
+			Cases: []CaseResult{
+				{Board: "sim-1", ID: "proto/ping", Status: StatusPass, DurationMS: 3, Outputs: map[string]string{"data": "x"}},
+				{Board: "sim-1", ID: "sas/default/primary", Status: StatusFail, DurationMS: 12,
+					Message:      "SAS signature differs at byte 87",
+					Failures:     []FailureReport{{Message: "SAS signature differs at byte 87", Diagnosis: "signed with the group key instead of the derived device key", Divergence: &DivergenceReport{Offset: 87, View: "redacted"}}},
+					DeviceOutput: []string{"I (10) agent: \x01 junk"}},
+				{Board: "sim-1", ID: "wifi/join", Status: StatusSkip, Message: `board lacks capability "net.wifi"`},
+				{Board: "sim-1", ID: "dps/register", Optional: true, Status: StatusError, Message: "board reset during dps/register"},
+			}},
+		{Name: "sim-2", SetupError: "open /dev/pts/99: no such file"},
+	}
+	r.summarize()
+	return r
+}
+
+// junitSchema mirrors the JUnit XML schema's required attributes.
+type junitSchema struct {
+	XMLName  xml.Name `xml:"testsuites"`
+	Name     *string  `xml:"name,attr"`
+	Tests    *int     `xml:"tests,attr"`
+	Failures *int     `xml:"failures,attr"`
+	Errors   *int     `xml:"errors,attr"`
+	Skipped  *int     `xml:"skipped,attr"`
+	Time     *float64 `xml:"time,attr"`
+	Suites   []struct {
+		Name     *string  `xml:"name,attr"`
+		Tests    *int     `xml:"tests,attr"`
+		Failures *int     `xml:"failures,attr"`
+		Errors   *int     `xml:"errors,attr"`
+		Skipped  *int     `xml:"skipped,attr"`
+		Time     *float64 `xml:"time,attr"`
+		Cases    []struct {
+			Name      *string  `xml:"name,attr"`
+			Classname *string  `xml:"classname,attr"`
+			Time      *float64 `xml:"time,attr"`
+			Failure   *struct {
+				Message *string `xml:"message,attr"`
+				Body    string  `xml:",chardata"`
+			} `xml:"failure"`
+			Error *struct {
+				Message *string `xml:"message,attr"`
+				Body    string  `xml:",chardata"`
+			} `xml:"error"`
+			Skipped *struct {
+				Message *string `xml:"message,attr"`
+			} `xml:"skipped"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+// validateJUnit parses data and checks the attributes CI readers require
+// and that the counts add up. It returns the parsed document.
+func validateJUnit(t *testing.T, data []byte) junitSchema {
+	t.Helper()
+	var j junitSchema
+	require.NoError(t, xml.Unmarshal(data, &j))
+	for _, p := range []any{j.Name, j.Tests, j.Failures, j.Errors, j.Skipped, j.Time} {
+		require.NotNil(t, p, "testsuites attribute missing")
+	}
+	var tests, failures, errors, skipped int
+	for _, s := range j.Suites {
+		for _, p := range []any{s.Name, s.Tests, s.Failures, s.Errors, s.Skipped, s.Time} {
+			require.NotNil(t, p, "testsuite attribute missing")
+		}
+		var f, e, sk int
+		for _, c := range s.Cases {
+			require.NotNil(t, c.Name, "testcase name")
+			require.NotNil(t, c.Classname, "testcase classname")
+			require.NotNil(t, c.Time, "testcase time")
+			if c.Failure != nil {
+				require.NotNil(t, c.Failure.Message)
+				f++
+			}
+			if c.Error != nil {
+				require.NotNil(t, c.Error.Message)
+				e++
+			}
+			if c.Skipped != nil {
+				sk++
+			}
+		}
+		assert.Equal(t, len(s.Cases), *s.Tests, "suite %s tests", *s.Name)
+		assert.Equal(t, f, *s.Failures, "suite %s failures", *s.Name)
+		assert.Equal(t, e, *s.Errors, "suite %s errors", *s.Name)
+		assert.Equal(t, sk, *s.Skipped, "suite %s skipped", *s.Name)
+		tests += *s.Tests
+		failures += f
+		errors += e
+		skipped += sk
+	}
+	assert.Equal(t, tests, *j.Tests)
+	assert.Equal(t, failures, *j.Failures)
+	assert.Equal(t, errors, *j.Errors)
+	assert.Equal(t, skipped, *j.Skipped)
+	return j
+}
+
+func TestJUnitValidates(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, sampleReport().WriteJUnit(&buf))
+	j := validateJUnit(t, buf.Bytes())
+	require.Len(t, j.Suites, 2)
+	assert.Equal(t, "sim-1", *j.Suites[0].Name)
+	assert.Equal(t, 5, *j.Tests) // 4 cases on sim-1, sim-2's setup error as one testcase
+	c := j.Suites[0].Cases[1]
+	require.NotNil(t, c.Failure)
+	assert.Equal(t, "SAS signature differs at byte 87", *c.Failure.Message)
+	assert.Contains(t, c.Failure.Body, "diagnosis: signed with the group key")
+	assert.Contains(t, c.Failure.Body, "device output:")
+	assert.NotContains(t, buf.String(), "\x01", "control bytes are not valid XML")
+	require.NotNil(t, j.Suites[1].Cases[0].Error)
+}
+
+func TestReportRoundTripAndTable(t *testing.T) {
+	r := sampleReport()
+	path := filepath.Join(t.TempDir(), "report.json")
+	require.NoError(t, r.WriteFile(path))
+	back, err := ReadReport(path)
+	require.NoError(t, err)
+	assert.Equal(t, r.Summary, back.Summary)
+	assert.Equal(t, Summary{Total: 4, Pass: 1, Fail: 1, Skip: 1, Error: 1, Failed: 1}, back.Summary)
+	require.NotNil(t, back.Case("sim-1", "sas/default/primary"))
+	assert.Equal(t, []string{"a", "b"}, back.Board("sim-1").Declared.Labels)
+
+	var tbl bytes.Buffer
+	require.NoError(t, back.WriteTable(&tbl))
+	out := tbl.String()
+	assert.Contains(t, out, "board sim-1: sas/default/primary: SAS signature differs at byte 87: signed with the group key instead of the derived device key")
+	assert.Contains(t, out, "board sim-2: setup: open /dev/pts/99")
+	assert.Contains(t, out, "4 cases on 2 boards: 1 pass, 1 fail, 1 skip, 1 error")
+}
+
+func TestReadReportErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := map[string]string{"not json": "hello", "not a report": `{"a":1}`, "future version": `{"version":99,"boards":[]}`}
+	for name, content := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+			require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+			_, err := ReadReport(p)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), p)
+		})
+	}
+	_, err := ReadReport(filepath.Join(dir, "missing.json"))
+	require.Error(t, err)
+}
+
+func TestProgressPlainAndTTY(t *testing.T) {
+	var plain bytes.Buffer
+	p := NewProgress(&plain, false, 2)
+	p.CaseDone(CaseResult{Board: "b1", ID: "c1", Status: StatusPass, DurationMS: 5})
+	p.CaseDone(CaseResult{Board: "b1", ID: "c2", Status: StatusFail, Message: "boom"})
+	p.Finish()
+	assert.Equal(t, "[1/2] b1 c1 pass (5ms)\n[2/2] b1 c2 fail (0ms): boom\n", plain.String())
+
+	var tty bytes.Buffer
+	p = NewProgress(&tty, true, 2)
+	p.CaseDone(CaseResult{Board: "b1", ID: "c1", Status: StatusPass})
+	p.Note("note")
+	p.Finish()
+	assert.True(t, strings.HasPrefix(tty.String(), "\r1/2 cases"))
+	assert.Contains(t, tty.String(), "\rnote\n")
+
+	assert.False(t, IsTerminal(&plain))
+	f, err := os.CreateTemp(t.TempDir(), "x")
+	require.NoError(t, err)
+	defer f.Close()
+	assert.False(t, IsTerminal(f), "a regular file is not a terminal")
+
+	master, slave, err := pty.Open()
+	require.NoError(t, err)
+	defer master.Close()
+	defer slave.Close()
+	assert.True(t, IsTerminal(slave), "a pty is a terminal")
+}
