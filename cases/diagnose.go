@@ -377,6 +377,9 @@ func diagnoseDeviceKey(groupKey, regID, got string) string {
 	if got == "" {
 		return "no device key"
 	}
+	if got == strings.TrimRight(want, "=") {
+		return "device key lacks its base64 '=' padding"
+	}
 	if strings.HasPrefix(want, got) {
 		return fmt.Sprintf("truncated device key (%d of %d characters)", len(got), len(want))
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hiltest/hiltest/boards"
 	"github.com/hiltest/hiltest/mockdps"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
@@ -55,11 +56,8 @@ type LogLine struct {
 	Text string
 }
 
-// BenchBoard is the board's bench entry (boards.BenchBoard).
-type BenchBoard struct {
-	Name    string
-	Dialect string
-}
+// BenchBoard is the board's bench entry.
+type BenchBoard = boards.BenchBoard
 
 // Case is one test case. Run is called once per board; it reports through t.
 type Case struct {
