@@ -14,6 +14,10 @@ import (
 
 // Request is one HTTP request exactly as the mock received it.
 type Request struct {
+	// parsed is false while Method, RequestURI, Proto and Header still have
+	// to be parsed from Raw (done when the request is read, off the hot path).
+	parsed bool
+
 	Time       time.Time
 	RemoteAddr string
 	Method     string
@@ -105,37 +109,66 @@ func (c *recConn) take() []byte {
 // requestLength returns the length of the HTTP/1.x request at the start of
 // b, or -1 when it cannot be determined from b (incomplete header block,
 // incomplete chunked body, malformed framing). The result may exceed len(b)
-// when the Content-Length body is not all there.
+// when the Content-Length body is not all there. It does not allocate.
 func requestLength(b []byte) int {
-	hdrEnd, lines := headerEnd(b)
-	if hdrEnd < 0 {
-		return -1
-	}
 	cl, chunked := 0, false
-	for _, l := range lines[1:] {
-		name, value, ok := splitHeader(l)
-		if !ok {
+	off, line := 0, 0
+	for {
+		j := bytes.IndexByte(b[off:], '\n')
+		if j < 0 {
+			return -1
+		}
+		l := bytes.TrimSuffix(b[off:off+j], []byte{'\r'})
+		off += j + 1
+		if len(l) == 0 {
+			if line == 0 {
+				continue // stray empty lines before the request line
+			}
+			break
+		}
+		line++
+		if line == 1 {
 			continue
 		}
+		i := bytes.IndexByte(l, ':')
+		if i <= 0 {
+			continue
+		}
+		name, value := l[:i], bytes.TrimSpace(l[i+1:])
 		switch {
-		case strings.EqualFold(name, "Content-Length"):
-			n, err := strconv.Atoi(value)
-			if err != nil || n < 0 {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, ok := atoiBytes(value)
+			if !ok {
 				return -1
 			}
 			cl = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
-			chunked = strings.Contains(strings.ToLower(value), "chunked")
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
 		}
 	}
 	if !chunked {
-		return hdrEnd + cl
+		return off + cl
 	}
-	n := chunkedLength(b[hdrEnd:])
+	n := chunkedLength(b[off:])
 	if n < 0 {
 		return -1
 	}
-	return hdrEnd + n
+	return off + n
+}
+
+// atoiBytes parses a non-negative decimal of at most 12 digits.
+func atoiBytes(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 12 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // headerEnd finds the empty line ending the header block and returns the
@@ -347,6 +380,15 @@ func redactRaw(raw []byte) []byte {
 	return out.Bytes()
 }
 
+// complete fills the fields parsed from Raw.
+func (r *Request) complete() {
+	if r.parsed {
+		return
+	}
+	r.parsed = true
+	r.Method, r.RequestURI, r.Proto, r.Header, _ = parseRaw(r.Raw)
+}
+
 // capturedJSON is the redacted JSON form of a Request (capture file, admin
 // endpoint).
 type capturedJSON struct {
@@ -368,6 +410,7 @@ type capturedJSON struct {
 // Redacted returns a copy of r with signatures shortened in the header,
 // the raw bytes and the diagnosis (which is redacted already).
 func (r Request) Redacted() Request {
+	r.complete()
 	out := r
 	out.Header = make([][2]string, len(r.Header))
 	for i, h := range r.Header {

@@ -212,3 +212,34 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("busy port: %v", err)
 	}
 }
+
+func TestRequestLength(t *testing.T) {
+	const complete = 0
+	tests := []struct {
+		name      string
+		req, rest string
+		want      int // complete = len(req)
+	}{
+		{"no body", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "", complete},
+		{"content-length", "PUT / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc", "", complete},
+		{"body not all there", "PUT / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", "", len("PUT / HTTP/1.1\r\nContent-Length: 10\r\n\r\n") + 10},
+		{"next request follows", "GET / HTTP/1.1\r\n\r\n", "GET /x HTTP/1.1\r\n\r\n", complete},
+		{"bare LF", "GET / HTTP/1.1\nHost: x\n\n", "", complete},
+		{"incomplete header", "GET / HTTP/1.1\r\nHost: x\r\n", "", -1},
+		{"bad content-length", "PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "", -1},
+		{"chunked", "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "", complete},
+		{"chunked with trailer and extension", "PUT / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n", "NEXT", complete},
+		{"chunked incomplete", "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "", -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			if want == complete {
+				want = len(tc.req)
+			}
+			if got := requestLength([]byte(tc.req + tc.rest)); got != want {
+				t.Errorf("requestLength = %d, want %d", got, want)
+			}
+		})
+	}
+}

@@ -354,12 +354,14 @@ func (ex *exchange) json(status int, v any) {
 		status, b = http.StatusInternalServerError, []byte(`{"errorCode":500000,"message":"encode"}`)
 	}
 	h := ex.w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("x-ms-request-id", newUUID())
+	// Lower-case names as the service sends them (https-doc); set in the
+	// map directly, since Header.Set would canonicalise them.
+	h["Content-Type"] = []string{"application/json; charset=utf-8"}
+	h["x-ms-request-id"] = []string{newUUID()}
 	if ex.diag != nil && ex.s.opts.Explain {
-		h.Set("x-hiltest-diagnosis", headerSafe(ex.diag.String()))
+		h["x-hiltest-diagnosis"] = []string{headerSafe(ex.diag.String())}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	ex.w.WriteHeader(status)
 	_, _ = ex.w.Write(b)
 	ex.status = status
@@ -369,7 +371,7 @@ func (ex *exchange) json(status int, v any) {
 func (ex *exchange) fail(status, code int, publicMsg string, cause Cause, expected, received, why string) {
 	ex.setDiag(cause, expected, received, why)
 	ex.diag.Status = status
-	ex.w.Header().Set("x-ms-error-code", strconv.Itoa(code))
+	ex.w.Header()["x-ms-error-code"] = []string{strconv.Itoa(code)}
 	ex.json(status, errorBody{ErrorCode: code, TrackingID: newUUID(), Message: publicMsg, TimestampUTC: azureTime(ex.now)})
 }
 
@@ -402,13 +404,11 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 	}
 	if rc := connFrom(r.Context()); rc != nil {
 		req.Raw = rc.take()
-		req.Method, req.RequestURI, req.Proto, req.Header, _ = parseRaw(req.Raw)
 		if rc.tls != nil {
 			cs := rc.tls.ConnectionState()
 			req.TLSVersion, req.SNI = tlsVersionName(cs.Version), cs.ServerName
 		}
-	}
-	if req.Method == "" {
+	} else {
 		// Not from our listener (a test calling ServeHTTP directly): header
 		// order is lost; sort for a stable result.
 		req.Method, req.RequestURI, req.Proto = r.Method, r.RequestURI, r.Proto
@@ -418,6 +418,7 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 			}
 		}
 		sort.Slice(req.Header, func(i, j int) bool { return req.Header[i][0] < req.Header[j][0] })
+		req.parsed = true
 	}
 	s.record(req)
 }

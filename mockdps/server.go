@@ -293,7 +293,13 @@ func (s *Server) Client() *http.Client {
 
 // Requests returns the captured requests, oldest first, exactly as received
 // (signatures not redacted; use Request.Redacted to print one).
-func (s *Server) Requests() []Request { return s.requests.all() }
+func (s *Server) Requests() []Request {
+	rs := s.requests.all()
+	for i := range rs {
+		rs[i].complete()
+	}
+	return rs
+}
 
 // Diagnoses returns the diagnoses of rejected requests, oldest first.
 func (s *Server) Diagnoses() []Diagnosis { return s.diags.all() }
