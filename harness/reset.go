@@ -63,7 +63,6 @@ func off() *bool { b := false; return &b }
 func dtr(b *bool) ResetStep                           { return ResetStep{DTR: b} }
 func rts(b *bool) ResetStep                           { return ResetStep{RTS: b} }
 func both(d, r *bool) ResetStep                       { return ResetStep{DTR: d, RTS: r} }
-func wait(d time.Duration) ResetStep                  { return ResetStep{Wait: d} }
 func withWait(s ResetStep, d time.Duration) ResetStep { s.Wait = d; return s }
 
 // DefaultResetDelay is esptool's DEFAULT_RESET_DELAY (0.05 s), the time IO0

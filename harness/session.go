@@ -416,7 +416,7 @@ func (s *Session) dispatch(it protocol.Item) {
 	case it.Log != nil:
 		s.addOutput(string(it.Log))
 	case it.Err != nil:
-		s.addOutput(fmt.Sprintf("[rejected frame: %v] %s", it.Err, it.Err.Line))
+		s.addOutput(fmt.Sprintf("[rejected frame: %v] %s", it.Err, redactLine(it.Err.Line)))
 		s.mu.Lock()
 		w := s.waiter
 		s.mu.Unlock()
@@ -426,6 +426,19 @@ func (s *Session) dispatch(it protocol.Item) {
 	case it.Frame != nil:
 		s.dispatchFrame(it.Frame)
 	}
+}
+
+// redactLine hides the values of secret arguments (protocol.IsSecret) in a
+// frame line that could not be decoded, so device output can be reported.
+func redactLine(line []byte) string {
+	toks := strings.Split(string(line), " ")
+	for i, t := range toks {
+		k, v, ok := strings.Cut(t, "=")
+		if ok && v != "" && protocol.IsSecret(k) {
+			toks[i] = k + "=[redacted]"
+		}
+	}
+	return strings.Join(toks, " ")
 }
 
 func (s *Session) awaited() int {

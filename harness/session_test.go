@@ -473,3 +473,14 @@ func TestParseHello(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"@@HIL OK 3 DERIVE device_key=Jsm0lyGp= *EDD7CE77", "@@HIL OK 3 DERIVE device_key=[redacted] *EDD7CE77"},
+		{"@@HIL OK 3 SAS sr=a%2Fb sig=abc token=Shared se=1 *0", "@@HIL OK 3 SAS sr=a%2Fb sig=[redacted] token=[redacted] se=1 *0"},
+		{"@@HIL OK 3 PING data=key=x *0", "@@HIL OK 3 PING data=key=x *0"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, redactLine([]byte(tt.in)))
+	}
+}
