@@ -113,16 +113,27 @@ func wrongKeys(in tokenInputs) []keyHypothesis {
 			}
 			for n := 1; n < len(g); n++ {
 				hs = append(hs, keyHypothesis{decodeKey(hmacB64(g[:n], in.RegID)),
-					fmt.Sprintf("device key derived from a truncated group key (first %d of %d bytes)", n, len(g))})
+					"device key derived from a truncated group key " + truncation(n, len(g))})
 			}
 			hs = append(hs, keyHypothesis{[]byte(in.GroupKey), "signed with the group key's base64 text instead of the derived device key"})
 		}
 	}
 	hs = append(hs, keyHypothesis{[]byte(in.Key), "signed with the device key's base64 text instead of its decoded bytes"})
 	for n := 1; n < len(dev); n++ {
-		hs = append(hs, keyHypothesis{dev[:n], fmt.Sprintf("signed with a truncated key (first %d of %d bytes)", n, len(dev))})
+		hs = append(hs, keyHypothesis{dev[:n], "signed with a truncated key " + truncation(n, len(dev))})
 	}
 	return hs
+}
+
+// truncation describes a key cut to its first n of total bytes; when n
+// bytes are a whole number of base64 quads it names the text length too (a
+// key copied into a fixed-size character buffer).
+func truncation(n, total int) string {
+	s := fmt.Sprintf("(first %d of %d bytes", n, total)
+	if n%3 == 0 {
+		s += fmt.Sprintf(": its base64 text cut to %d of %d characters", n/3*4, (total+2)/3*4)
+	}
+	return s + ")"
 }
 
 type regIDVariant struct{ id, what string }
@@ -406,7 +417,7 @@ func diagnoseDeviceKey(groupKey, regID, got string) string {
 	}
 	for n := 1; n < len(g); n++ {
 		if got == hmacB64(g[:n], regID) {
-			return fmt.Sprintf("derived from a truncated group key (first %d of %d bytes)", n, len(g))
+			return "derived from a truncated group key " + truncation(n, len(g))
 		}
 	}
 	if b, err := base64.StdEncoding.DecodeString(got); err == nil && len(b) != sha256.Size {
