@@ -1,0 +1,566 @@
+package esp32
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.bug.st/serial"
+
+	"github.com/hiltest/hiltest/mockdps"
+	"github.com/hiltest/hiltest/protocol"
+	"github.com/hiltest/hiltest/reference"
+)
+
+// The published derive vector (MicrosoftDocs/azure-docs how-to-legacy-device-symm-key.md).
+const (
+	katGroupKey = "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw=="
+	katRegID    = "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6"
+	katScope    = "0neFEEDC0DE"
+)
+
+// requireToolchain fails (never skips) when the host build cannot be made.
+func requireToolchain(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"gcc", "make"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if _, err := os.Stat("/usr/include/mbedtls/ssl.h"); err != nil {
+		missing = append(missing, "the mbedTLS headers")
+	}
+	if len(missing) > 0 {
+		t.Fatalf("the host build of the ESP32 agent needs %s: install the Debian packages gcc make libmbedtls-dev "+
+			"(apt-get install gcc make libmbedtls-dev)", strings.Join(missing, ", "))
+	}
+}
+
+func runMake(t *testing.T, targets ...string) string {
+	t.Helper()
+	requireToolchain(t)
+	cmd := exec.Command("make", append([]string{"-C", "host"}, targets...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -C host %s: %v\n%s", strings.Join(targets, " "), err, out)
+	}
+	return string(out)
+}
+
+// buildAgent builds host/build/hiltest-agent (incrementally) and returns its path.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	runMake(t, "all")
+	p, err := filepath.Abs(filepath.Join("host", "build", "hiltest-agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCoreUnitTestsAndSanitizers(t *testing.T) {
+	out := runMake(t, "test", "asan")
+	re := regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed$`)
+	m := re.FindAllStringSubmatch(out, -1)
+	if len(m) != 2 {
+		t.Fatalf("want two result lines (test and asan), got %d in:\n%s", len(m), out)
+	}
+	for _, r := range m {
+		if n, _ := strconv.Atoi(r[1]); n == 0 || r[2] != "0" {
+			t.Errorf("core tests: %s", r[0])
+		}
+	}
+}
+
+// agent is a running host agent and a protocol session to it over its pty.
+type agent struct {
+	t      *testing.T
+	link   string
+	port   serial.Port
+	rd     *protocol.Reader
+	enc    *protocol.Encoder
+	seq    uint16
+	events []*protocol.Frame
+	logs   []string
+}
+
+func startAgent(t *testing.T, args ...string) *agent {
+	t.Helper()
+	bin := buildAgent(t)
+	link := filepath.Join(t.TempDir(), "board")
+	cmd := exec.Command(bin, append([]string{"--link", link}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	lines := make(chan string, 4)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-readerDone
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent stderr:\n%s", stderr.String())
+		}
+	})
+	var ptyLine string
+	select {
+	case ptyLine = <-lines:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent printed no PTY line within 10s")
+	}
+	if !regexp.MustCompile(`^PTY /dev/pts/\d+$`).MatchString(ptyLine) {
+		t.Fatalf("first stdout line = %q, want \"PTY /dev/pts/N\"", ptyLine)
+	}
+	if target, err := os.Readlink(link); err != nil || target != strings.TrimPrefix(ptyLine, "PTY ") {
+		t.Fatalf("link %s -> %q (%v), want %s", link, target, err, strings.TrimPrefix(ptyLine, "PTY "))
+	}
+	port, err := serial.Open(link, &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		t.Fatalf("open %s: %v", link, err)
+	}
+	t.Cleanup(func() { _ = port.Close() })
+	if err := port.SetReadTimeout(50 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return &agent{t: t, link: link, port: port, rd: protocol.NewReader(port, 0), enc: protocol.NewEncoder(port, 0)}
+}
+
+// next returns the next frame before the deadline, keeping logs.
+func (a *agent) next(deadline time.Time) (*protocol.Frame, error) {
+	for time.Now().Before(deadline) {
+		it, err := a.rd.Next()
+		if errors.Is(err, protocol.ErrNoData) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", a.link, err)
+		}
+		switch {
+		case it.Frame != nil:
+			return it.Frame, nil
+		case it.Log != nil:
+			a.logs = append(a.logs, string(it.Log))
+		case it.Err != nil:
+			return nil, fmt.Errorf("bad frame from the agent: %w", it.Err)
+		}
+	}
+	return nil, errors.New("no frame before the deadline")
+}
+
+// waitEvent waits for an event named name.
+func (a *agent) waitEvent(name string, timeout time.Duration) *protocol.Frame {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := a.next(deadline)
+		if err != nil {
+			a.t.Fatalf("waiting for EVT %s: %v (device output: %q)", name, err, a.logs)
+		}
+		if f.Kind == protocol.KindEvent && f.Verb == name {
+			return f
+		}
+	}
+}
+
+// call sends a request and returns the OK or ERR answer with its seq.
+func (a *agent) call(timeout time.Duration, verb string, args ...protocol.Arg) *protocol.Frame {
+	a.t.Helper()
+	a.seq++
+	if a.seq == 0 {
+		a.seq = 1
+	}
+	if err := a.enc.Encode(protocol.NewRequest(a.seq, verb, args...)); err != nil {
+		a.t.Fatalf("send %s: %v", verb, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := a.next(deadline)
+		if err != nil {
+			a.t.Fatalf("%s: %v", verb, err)
+		}
+		if f.Kind == protocol.KindEvent {
+			a.events = append(a.events, f)
+			continue
+		}
+		if f.Seq != a.seq {
+			a.t.Fatalf("%s: answer with seq %d, want %d", verb, f.Seq, a.seq)
+		}
+		if f.Verb != verb {
+			a.t.Fatalf("%s: answer for verb %s", verb, f.Verb)
+		}
+		return f
+	}
+}
+
+// ok is call that fails the test on ERR.
+func (a *agent) ok(verb string, args ...protocol.Arg) *protocol.Frame {
+	a.t.Helper()
+	f := a.call(5*time.Second, verb, args...)
+	if err := f.Err(); err != nil {
+		a.t.Fatalf("%s: %v (%s)", verb, err, f.Redacted())
+	}
+	return f
+}
+
+// result returns result key, fetching it with BLOB.GET when the board put it in a blob.
+func (a *agent) result(f *protocol.Frame, key string) []byte {
+	a.t.Helper()
+	if v, ok := f.Get(key); ok {
+		return v
+	}
+	name := f.String(key + ".blob")
+	if name == "" {
+		a.t.Fatalf("%s: no %s and no %s.blob in %s", f.Verb, key, key, f.Redacted())
+	}
+	var out []byte
+	for {
+		g := a.ok(protocol.VerbBlobGet, protocol.String("name", name), protocol.Int("off", int64(len(out))))
+		data, _ := g.Get("data")
+		total, err := g.Int("total")
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		out = append(out, data...)
+		if int64(len(out)) >= total || len(data) == 0 {
+			return out
+		}
+	}
+}
+
+func TestHostAgentHandshakeAndCrypto(t *testing.T) {
+	for _, d := range reference.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			a := startAgent(t, "--dialect", string(d), "--name", "t-"+string(d))
+			ready := a.waitEvent(protocol.EventReady, 5*time.Second)
+			if ready.String("reason") != "poweron" || ready.String("proto") != "1" || ready.Seq != 0 {
+				t.Errorf("READY = %s", ready.Redacted())
+			}
+			hello := a.ok(protocol.VerbHello, protocol.Int("proto", 1), protocol.Int("max", 4096))
+			want := map[string]string{"proto": "1", "fw": "hiltest-agent", "board": "host", "chip": "host",
+				"dialect": string(d), "max": "4096", "blob_max": "8192"}
+			for k, v := range want {
+				if got := hello.String(k); got != v {
+					t.Errorf("HELLO %s = %q, want %q", k, got, v)
+				}
+			}
+			if !regexp.MustCompile(`^([0-9A-F]{2}:){5}[0-9A-F]{2}$`).MatchString(hello.String("mac")) {
+				t.Errorf("HELLO mac = %q", hello.String("mac"))
+			}
+			caps := strings.Split(hello.String("caps"), ",")
+			for _, c := range []string{protocol.CapPing, protocol.CapReset, protocol.CapTime, protocol.CapDerive,
+				protocol.CapSAS, protocol.CapDPSRequest, protocol.CapDPSRegister, protocol.CapTLSCA,
+				protocol.CapNetWiFi, protocol.CapDPSConfig, protocol.CapBlob} {
+				if !contains(caps, c) {
+					t.Errorf("HELLO caps %v lacks %s", caps, c)
+				}
+			}
+
+			for _, reg := range []string{katRegID, "dev-1", "A.b_c:d-", "x"} {
+				wantKey, err := reference.DeriveDeviceKey(katGroupKey, reg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := a.ok(protocol.VerbDerive, protocol.String("group_key", katGroupKey), protocol.String("reg_id", reg))
+				if got := f.String("device_key"); got != wantKey {
+					t.Errorf("DERIVE %s = %q, want %q", reg, got, wantKey)
+				}
+				if reg == katRegID && wantKey != "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=" {
+					t.Errorf("reference derive KAT = %q", wantKey)
+				}
+			}
+			if f := a.call(time.Second, protocol.VerbDerive, protocol.String("group_key", "not base64"),
+				protocol.String("reg_id", "x")); f.String("code") != "BAD_ARG" || f.String("arg") != "group_key" {
+				t.Errorf("DERIVE with a bad key: %s", f.Redacted())
+			}
+
+			deviceKey, _ := reference.DeriveDeviceKey(katGroupKey, katRegID)
+			sasCases := []struct {
+				name string
+				args []protocol.Arg
+				p    reference.SASParams
+			}{
+				{"dps", []protocol.Arg{protocol.String("id_scope", katScope), protocol.String("reg_id", katRegID),
+					protocol.String("key", deviceKey), protocol.Int("expiry", 1578941692)},
+					reference.SASParams{Dialect: d, IDScope: katScope, RegistrationID: katRegID, Key: deviceKey,
+						Expiry: 1578941692, KeyName: d.DefaultKeyName()}},
+				{"no skn", []protocol.Arg{protocol.String("id_scope", "0ne00DEMO01"), protocol.String("reg_id", "dev.1_a:b"),
+					protocol.String("key", deviceKey), protocol.Int("expiry", 2000000000), protocol.String("policy", "")},
+					reference.SASParams{Dialect: d, IDScope: "0ne00DEMO01", RegistrationID: "dev.1_a:b", Key: deviceKey,
+						Expiry: 2000000000}},
+				{"resource", []protocol.Arg{protocol.String("resource", "hub.azure-devices.net/devices/d~(1)*!"),
+					protocol.String("key", katGroupKey), protocol.Int("expiry", 1663119026), protocol.String("policy", "iothubowner")},
+					reference.SASParams{Dialect: d, Resource: "hub.azure-devices.net/devices/d~(1)*!", Key: katGroupKey,
+						Expiry: 1663119026, KeyName: "iothubowner"}},
+			}
+			for _, c := range sasCases {
+				wantSAS, err := reference.NewSAS(c.p)
+				if err != nil {
+					t.Fatalf("%s: reference: %v", c.name, err)
+				}
+				f := a.ok(protocol.VerbSAS, c.args...)
+				got := map[string]string{"sr": f.String("sr"), "sts": f.String("sts"), "sig": f.String("sig"),
+					"se": f.String("se"), "token": string(a.result(f, "token"))}
+				exp := map[string]string{"sr": wantSAS.EncodedResource, "sts": wantSAS.StringToSign,
+					"sig": wantSAS.Signature, "se": strconv.FormatInt(wantSAS.Expiry, 10), "token": wantSAS.Token}
+				for k := range exp {
+					if got[k] != exp[k] {
+						t.Errorf("SAS %s: %s = %q, want %q", c.name, k, got[k], exp[k])
+					}
+				}
+			}
+
+			// DPS.REQUEST: the exact register request bytes.
+			payload := `{"firmware":"1.2.3","list":[1,2]}`
+			wantSAS, _ := reference.NewSAS(reference.SASParams{Dialect: d, IDScope: katScope, RegistrationID: katRegID,
+				Key: deviceKey, Expiry: 1578941692, KeyName: d.DefaultKeyName()})
+			for _, withPayload := range []bool{false, true} {
+				args := []protocol.Arg{protocol.String("id_scope", katScope), protocol.String("reg_id", katRegID),
+					protocol.String("group_key", katGroupKey), protocol.Int("expiry", 1578941692)}
+				p := reference.RequestParams{IDScope: katScope, RegistrationID: katRegID, Token: wantSAS.Token}
+				if withPayload {
+					args = append(args, protocol.String("payload", payload))
+					p.Payload = []byte(payload)
+				}
+				wantReq, err := reference.RegisterRequestBytes(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := a.ok(protocol.VerbDPSRequest, args...)
+				if got := a.result(f, "request"); !bytes.Equal(got, wantReq) {
+					t.Errorf("DPS.REQUEST (payload %v):\n got %q\nwant %q", withPayload, got, wantReq)
+				}
+			}
+		})
+	}
+}
+
+func TestHostAgentRegistersWithMockDPS(t *testing.T) {
+	srv := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: mockdps.RetryImmediately, AssignDelay: 50 * time.Millisecond})
+	host, portStr, err := net.SplitHostPort(srv.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t)
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	a.ok(protocol.VerbHello, protocol.Int("proto", 1), protocol.Int("max", 4096))
+	now := time.Now().Unix()
+	a.ok(protocol.VerbTimeSet, protocol.Int("unix", now))
+
+	// The CA goes in through a blob, in two pieces.
+	ca := srv.CAPEM()
+	half := len(ca) / 2
+	a.ok(protocol.VerbBlobPut, protocol.String("name", "ca"), protocol.Int("off", 0), protocol.Bytes("data", ca[:half]))
+	put := a.ok(protocol.VerbBlobPut, protocol.String("name", "ca"), protocol.Int("off", int64(half)),
+		protocol.Bytes("data", ca[half:]), protocol.Int("total", int64(len(ca))))
+	if put.String("len") != strconv.Itoa(len(ca)) {
+		t.Fatalf("BLOB.PUT len = %s, want %d", put.String("len"), len(ca))
+	}
+	if f := a.ok(protocol.VerbTLSCA, protocol.String("pem.blob", "ca")); f.String("certs") != "1" {
+		t.Fatalf("TLS.CA certs = %q", f.String("certs"))
+	}
+	cfg := a.ok(protocol.VerbDPSConfig, protocol.String("host", host), protocol.String("port", portStr))
+	if cfg.String("host") != host || cfg.String("port") != portStr {
+		t.Fatalf("DPS.CONFIG = %s", cfg.Redacted())
+	}
+
+	expiry := now + 3600
+	groupMember := "esp32-host-agent-1"
+	cases := []struct {
+		name     string
+		regID    string
+		keyArg   protocol.Arg
+		key      string // device key for the reference request
+		status   string
+		hubs     []string
+		device   string
+		http     string
+		errCode  string
+		checkRaw bool
+	}{
+		{"group member", groupMember, protocol.String("group_key", mockdps.DemoGroupPrimaryKey), "",
+			"assigned", []string{mockdps.DemoHub1, mockdps.DemoHub2}, groupMember, "", "", true},
+		{"individual", mockdps.DemoDevice1, protocol.String("key", mockdps.DemoDevice1PrimaryKey), mockdps.DemoDevice1PrimaryKey,
+			"assigned", []string{mockdps.DemoHub1}, mockdps.DemoDevice1, "", "", true},
+		{"wrong key", mockdps.DemoDevice1, protocol.String("key", mockdps.DemoDevice2PrimaryKey), "",
+			"failed", nil, "", "401", "401002", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(srv.Requests())
+			f := a.call(30*time.Second, protocol.VerbDPSRegister, protocol.String("id_scope", srv.IDScope()),
+				protocol.String("reg_id", c.regID), c.keyArg, protocol.Int("expiry", expiry), protocol.Int("timeout", 20))
+			if err := f.Err(); err != nil {
+				t.Fatalf("DPS.REGISTER: %v (%s)", err, f.Redacted())
+			}
+			if got := f.String("status"); got != c.status {
+				t.Fatalf("status = %q, want %q (%s; diagnoses %v)", got, c.status, f.Redacted(), srv.Diagnoses())
+			}
+			if c.hubs != nil && !contains(c.hubs, f.String("hub")) {
+				t.Errorf("hub = %q, want one of %v", f.String("hub"), c.hubs)
+			}
+			if f.String("device_id") != c.device {
+				t.Errorf("device_id = %q, want %q", f.String("device_id"), c.device)
+			}
+			if c.http != "" && f.String("http") != c.http {
+				t.Errorf("http = %q, want %q", f.String("http"), c.http)
+			}
+			if c.status == "assigned" && (f.String("op") == "" || !strings.HasSuffix(f.String("http"), "200")) {
+				t.Errorf("op = %q, http = %q", f.String("op"), f.String("http"))
+			}
+			if f.String("error_code") != c.errCode {
+				t.Errorf("error_code = %q, want %q", f.String("error_code"), c.errCode)
+			}
+			if !c.checkRaw {
+				return
+			}
+			// The register request as the mock DPS received it is the reference's, byte for byte.
+			key := c.key
+			if key == "" {
+				key, _ = reference.DeriveDeviceKey(mockdps.DemoGroupPrimaryKey, c.regID)
+			}
+			sas, err := reference.NewSAS(reference.SASParams{IDScope: srv.IDScope(), RegistrationID: c.regID, Key: key,
+				Expiry: expiry, KeyName: reference.DialectDefault.DefaultKeyName()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := reference.RegisterRequestBytes(reference.RequestParams{Endpoint: srv.Host(), IDScope: srv.IDScope(),
+				RegistrationID: c.regID, Token: sas.Token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := srv.Requests()[before:]
+			if len(reqs) == 0 {
+				t.Fatal("the mock DPS saw no request")
+			}
+			if !bytes.Equal(reqs[0].Raw, want) {
+				t.Errorf("register request as received:\n got %q\nwant %q", reqs[0].Raw, want)
+			}
+		})
+	}
+
+	// An anchor that did not sign the server's certificate: ERR TLS.
+	other := mockdps.NewTestServer(t, mockdps.Options{})
+	a.ok(protocol.VerbTLSCA, protocol.Bytes("pem", other.CAPEM()))
+	f := a.call(30*time.Second, protocol.VerbDPSRegister, protocol.String("id_scope", srv.IDScope()),
+		protocol.String("reg_id", mockdps.DemoDevice1), protocol.String("key", mockdps.DemoDevice1PrimaryKey),
+		protocol.Int("expiry", expiry))
+	if f.String("code") != string(protocol.CodeTLS) {
+		t.Errorf("DPS.REGISTER with the wrong anchor: %s, want ERR code=TLS", f.Redacted())
+	}
+}
+
+func TestHostAgentResets(t *testing.T) {
+	a := startAgent(t)
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	a.ok(protocol.VerbTimeSet, protocol.Int("unix", 1700000000))
+	a.ok(protocol.VerbBlobPut, protocol.String("name", "x"), protocol.Int("off", 0), protocol.String("data", "kept?"))
+
+	// RESET: OK, then READY reason=sw; blobs and the clock are lost.
+	a.ok(protocol.VerbReset)
+	if r := a.waitEvent(protocol.EventReady, 5*time.Second); r.String("reason") != "sw" {
+		t.Errorf("after RESET: %s", r.Redacted())
+	}
+	if f := a.call(time.Second, protocol.VerbBlobGet, protocol.String("name", "x")); f.String("code") != "BAD_ARG" {
+		t.Errorf("blob survived RESET: %s", f.Redacted())
+	}
+	if f := a.ok(protocol.VerbTimeGet); f.String("set") != "0" {
+		t.Errorf("clock still set after RESET: %s", f.Redacted())
+	}
+
+	ctl, err := net.Dial("unix", a.link+".ctl")
+	if err != nil {
+		t.Fatalf("control socket: %v", err)
+	}
+	t.Cleanup(func() { _ = ctl.Close() })
+	ctlReply := bufio.NewReader(ctl)
+	send := func(lines ...string) {
+		t.Helper()
+		for _, l := range lines {
+			if _, err := fmt.Fprintf(ctl, "%s\n", l); err != nil {
+				t.Fatal(err)
+			}
+			if err := ctl.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := ctlReply.ReadString('\n'); err != nil || r != "ok\n" {
+				t.Fatalf("control %q: reply %q, %v", l, r, err)
+			}
+		}
+	}
+
+	// Hard reset (esptool HardReset: RTS asserted then released): READY reason=hw.
+	send("rts 1", "rts 0")
+	if r := a.waitEvent(protocol.EventReady, 5*time.Second); r.String("reason") != "hw" {
+		t.Errorf("after the hard reset: %s", r.Redacted())
+	}
+
+	// esptool ClassicReset: into the ROM download mode, no READY, no answers.
+	a.logs = nil
+	send("dtr 0", "rts 1")
+	time.Sleep(100 * time.Millisecond)
+	send("dtr 1", "rts 0")
+	time.Sleep(50 * time.Millisecond)
+	send("dtr 0")
+	if err := a.enc.Encode(protocol.NewRequest(999, protocol.VerbPing)); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := a.next(time.Now().Add(500 * time.Millisecond)); err == nil {
+		t.Errorf("a board in download mode sent %s", f.Redacted())
+	}
+	if !containsSubstring(a.logs, "waiting for download") {
+		t.Errorf("no download-mode banner in %q", a.logs)
+	}
+
+	// And back to a normal boot.
+	send("rts 1", "rts 0")
+	if r := a.waitEvent(protocol.EventReady, 5*time.Second); r.String("reason") != "hw" {
+		t.Errorf("after leaving download mode: %s", r.Redacted())
+	}
+	a.ok(protocol.VerbPing, protocol.String("data", "back"))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsSubstring(list []string, s string) bool {
+	for _, x := range list {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}
