@@ -83,8 +83,42 @@ const maxLoadDuration = 10 * time.Minute
 // RunLoad drives register flows against opts.URL until the duration passes,
 // MaxFlows flows are done, or ctx ends.
 func RunLoad(ctx context.Context, opts LoadOptions) (LoadResult, error) {
+	res, lats, err := runLoad(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	res.setLatencies(lats)
+	return res, nil
+}
+
+// setLatencies sets the percentiles from the flow latencies (sorted here).
+func (r *LoadResult) setLatencies(all []time.Duration) {
+	slices.Sort(all)
+	if len(all) > 0 {
+		r.P50 = all[len(all)*50/100]
+		r.P99 = all[min(len(all)-1, len(all)*99/100)]
+		r.Max = all[len(all)-1]
+	}
+}
+
+// merge adds another run's counts to r (latencies are merged by the caller).
+func (r *LoadResult) merge(o LoadResult) {
+	r.Devices, r.Conns = o.Devices, o.Conns
+	r.Flows += o.Flows
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+	r.FlowsPerSec = float64(r.Flows) / r.Elapsed.Seconds()
+	r.RequestsPerSec = float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// runLoad is RunLoad returning the flow latencies instead of percentiles.
+func runLoad(ctx context.Context, opts LoadOptions) (LoadResult, []time.Duration, error) {
 	if opts.URL == "" {
-		return LoadResult{}, errors.New("load: URL is empty")
+		return LoadResult{}, nil, errors.New("load: URL is empty")
 	}
 	if opts.IDScope == "" {
 		opts.IDScope = DemoIDScope
@@ -116,11 +150,11 @@ func RunLoad(ctx context.Context, opts LoadOptions) (LoadResult, error) {
 		id := fmt.Sprintf("load-%05d", i)
 		key, err := reference.DeriveDeviceKey(opts.GroupKey, id)
 		if err != nil {
-			return LoadResult{}, fmt.Errorf("load: %w", err)
+			return LoadResult{}, nil, fmt.Errorf("load: %w", err)
 		}
 		st, err := reference.NewSAS(reference.SASParams{IDScope: opts.IDScope, RegistrationID: id, Key: key, Expiry: exp, KeyName: "registration"})
 		if err != nil {
-			return LoadResult{}, fmt.Errorf("load: %w", err)
+			return LoadResult{}, nil, fmt.Errorf("load: %w", err)
 		}
 		base := opts.URL + "/" + opts.IDScope + "/registrations/" + id
 		devs[i] = loadDevice{
@@ -205,14 +239,7 @@ func RunLoad(ctx context.Context, opts LoadOptions) (LoadResult, error) {
 	}
 	res.FlowsPerSec = float64(res.Flows) / elapsed.Seconds()
 	res.RequestsPerSec = float64(res.Requests) / elapsed.Seconds()
-	all := slices.Concat(lats...)
-	slices.Sort(all)
-	if len(all) > 0 {
-		res.P50 = all[len(all)*50/100]
-		res.P99 = all[min(len(all)-1, len(all)*99/100)]
-		res.Max = all[len(all)-1]
-	}
-	return res, nil
+	return res, slices.Concat(lats...), nil
 }
 
 type loadDevice struct {
@@ -288,7 +315,11 @@ func doJSON(hc *http.Client, req *http.Request, v any) (int, error) {
 type BenchOptions struct {
 	Devices  int           // concurrent devices (0 = 64)
 	Conns    int           // connections (0 = one per device)
-	Duration time.Duration // per phase (0 = 5s)
+	Duration time.Duration // total per server (0 = 5s)
+	// Rounds alternates the two loads this many times, Duration/Rounds
+	// each, so that a change in background load on a shared machine
+	// affects both alike (0 = 3).
+	Rounds int
 }
 
 // BenchReport holds the mock's figures and the ceiling measured in the same
@@ -304,39 +335,54 @@ type BenchReport struct {
 }
 
 // RunBench starts a mock DPS on loopback (AssignDelay 0, Retry-After 0, so
-// a flow is one PUT and one GET), runs the load against it, then runs the
-// same load against a bare TLS server with the same certificate.
+// a flow is one PUT and one GET) and a bare TLS server with the same
+// certificate, and runs the same load against each in alternating rounds.
 func RunBench(ctx context.Context, opts BenchOptions) (BenchReport, error) {
+	if opts.Duration <= 0 {
+		opts.Duration = 5 * time.Second
+	}
+	if opts.Rounds <= 0 {
+		opts.Rounds = 3
+	}
 	s, err := Start(Options{RetryAfter: RetryImmediately, MaxRequests: 1000})
 	if err != nil {
 		return BenchReport{}, err
 	}
-	lo := LoadOptions{URL: s.URL(), RootCAs: s.CertPool(), Devices: opts.Devices, Conns: opts.Conns, Duration: opts.Duration}
-	mock, err := RunLoad(ctx, lo)
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return BenchReport{}, fmt.Errorf("bench mock: %w", err)
-	}
+	defer s.Close()
 	bare, err := startBare(s.certs.server)
 	if err != nil {
 		return BenchReport{}, fmt.Errorf("bench ceiling: %w", err)
 	}
-	lo.URL = bare.url
-	ceil, err := RunLoad(ctx, lo)
-	if cerr := bare.close(); err == nil {
-		err = cerr
+	defer bare.close()
+	lo := LoadOptions{RootCAs: s.CertPool(), Devices: opts.Devices, Conns: opts.Conns, Duration: opts.Duration / time.Duration(opts.Rounds)}
+	var rep BenchReport
+	var mockLats, bareLats []time.Duration
+	for range opts.Rounds {
+		lo.URL = s.URL()
+		r, lats, err := runLoad(ctx, lo)
+		if err != nil {
+			return BenchReport{}, fmt.Errorf("bench mock: %w", err)
+		}
+		rep.Mock.merge(r)
+		mockLats = append(mockLats, lats...)
+		lo.URL = bare.url
+		r, lats, err = runLoad(ctx, lo)
+		if err != nil {
+			return BenchReport{}, fmt.Errorf("bench ceiling: %w", err)
+		}
+		rep.Ceiling.merge(r)
+		bareLats = append(bareLats, lats...)
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	if err != nil {
-		return BenchReport{}, fmt.Errorf("bench ceiling: %w", err)
-	}
-	rep := BenchReport{Mock: mock, Ceiling: ceil}
-	if rpf := mock.RequestsPerFlow(); rpf > 0 {
-		rep.CeilingFlowsPerSec = ceil.RequestsPerSec / rpf
+	rep.Mock.setLatencies(mockLats)
+	rep.Ceiling.setLatencies(bareLats)
+	if rpf := rep.Mock.RequestsPerFlow(); rpf > 0 {
+		rep.CeilingFlowsPerSec = rep.Ceiling.RequestsPerSec / rpf
 	}
 	if rep.CeilingFlowsPerSec > 0 {
-		rep.Ratio = mock.FlowsPerSec / rep.CeilingFlowsPerSec
+		rep.Ratio = rep.Mock.FlowsPerSec / rep.CeilingFlowsPerSec
 	}
 	return rep, nil
 }
