@@ -256,7 +256,40 @@ func expectAssigned(t *T, r *registerResult, hubs []string, deviceID string) {
 	if r.Op == "" {
 		t.Fail(Failure{Message: "DPS.REGISTER answered no op (operation id)"})
 	}
+	checkRegistrationState(t, r)
 	compareCaptured(t, r)
+}
+
+// checkRegistrationState asks the mock DPS, with the reference client, for
+// the registration's state (device registration status lookup) and checks
+// the board reported the hub and device id the DPS assigned.
+func checkRegistrationState(t *T, r *registerResult) {
+	m := t.Env.DPS.Mock
+	if m == nil {
+		return
+	}
+	key, err := r.Registration.deviceKey()
+	if err != nil {
+		t.Error(fmt.Errorf("reference: %w", err))
+		return
+	}
+	c, err := reference.NewClient(reference.ClientOptions{Endpoint: m.Host(), APIVersion: r.Config.APIVersion, RootCAs: m.CertPool()})
+	if err != nil {
+		t.Error(fmt.Errorf("reference client: %w", err))
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, _, err := c.RegistrationStatus(ctx, reference.RegisterParams{IDScope: idScope(t), RegistrationID: r.Registration.RegID, Key: key})
+	if err != nil {
+		t.Logf("registration status lookup at the mock DPS: %v", err)
+		return
+	}
+	if st.AssignedHub != r.Hub || st.DeviceID != r.DeviceID {
+		t.Fail(Failure{Message: fmt.Sprintf("the board reported hub %q device %q; the mock DPS assigned hub %q device %q",
+			r.Hub, r.DeviceID, st.AssignedHub, st.DeviceID), Diagnosis: "the board misparsed the registration result"})
+	}
 }
 
 // compareCaptured compares the register request the mock DPS captured from
