@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -420,4 +419,3 @@ func (b *fakeBoard) register(ctx context.Context, a map[string]string) (*protoco
 	return protocol.NewOK(1, verb, res...), nil
 }
 
-var _ = errors.New
