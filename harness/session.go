@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +107,7 @@ type Session struct {
 	lost     error  // set when the board is lost for good
 	seq      uint16
 
+	events    chan event // what the reader hands to the current operation
 	closing   chan struct{}
 	done      chan struct{} // closed when the reader goroutine exits
 	closeOnce sync.Once
@@ -168,7 +170,7 @@ func Open(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		cfg.Profile.Reset = boards.ResetNone
 	}
 	s := &Session{cfg: cfg, retries: cfg.Retries, txMax: cfg.MaxFrame,
-		closing: make(chan struct{}), done: make(chan struct{})}
+		events: make(chan event, 64), closing: make(chan struct{}), done: make(chan struct{})}
 	if s.retries == 0 {
 		s.retries = DefaultRetries
 	} else if s.retries < 0 {
@@ -485,6 +487,9 @@ func (s *Session) dispatchFrame(f *protocol.Frame) {
 	case f.Kind.IsResponse() && w != nil && int(f.Seq) == seq && seq > 0:
 		s.mu.Unlock()
 		s.send(w, event{frame: f})
+		// Let the waiting caller run now on this P rather than after this
+		// goroutine's next blocking read gives the P up.
+		runtime.Gosched()
 		return
 	case f.Kind == protocol.KindError && f.Seq == 0 && f.Verb == protocol.VerbFrame && w != nil && seq > 0:
 		// The board could not read our request's seq: it was garbled on
@@ -533,8 +538,17 @@ func (s *Session) addOutput(text string) {
 // ---- operations ----
 
 // begin registers the waiter for one operation; callMu must be held.
+// The event channel is the session's, reused by every operation; events
+// left over from an earlier operation are dropped here.
 func (s *Session) begin() *waiter {
-	w := &waiter{seq: -1, ch: make(chan event, 64)}
+	w := &waiter{seq: -1, ch: s.events}
+	for drained := false; !drained; {
+		select {
+		case <-s.events:
+		default:
+			drained = true
+		}
+	}
 	s.mu.Lock()
 	s.waiter = w
 	s.mu.Unlock()
@@ -581,7 +595,10 @@ func (s *Session) Call(ctx context.Context, verb string, args ...protocol.Arg) (
 		}
 		return f, nil
 	}
-	if c := verbCap(verb); c != "" && !s.Info().HasCap(c) {
+	s.mu.Lock()
+	hasCap := s.info.HasCap(verbCap(verb))
+	s.mu.Unlock()
+	if c := verbCap(verb); c != "" && !hasCap {
 		return nil, fmt.Errorf("%s: %w %q", verb, ErrNoCapability, c)
 	}
 	w := s.begin()
