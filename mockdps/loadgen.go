@@ -165,18 +165,28 @@ func runLoad(ctx context.Context, opts LoadOptions) (LoadResult, []time.Duration
 			body:   []byte(`{"registrationId":"` + id + `"}`),
 		}
 	}
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
-		DisableCompression:  true,
-		MaxConnsPerHost:     opts.Conns,
-		MaxIdleConnsPerHost: opts.Conns,
-		MaxIdleConns:        opts.Conns,
-		IdleConnTimeout:     30 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	// Devices share a few transports rather than one: a single transport's
+	// connection pool lock becomes the bottleneck with many devices.
+	shards := min(opts.Conns, 8)
+	for opts.Conns%shards != 0 {
+		shards-- // so that the shards hold exactly Conns connections
 	}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	per := opts.Conns / shards
+	clients := make([]*http.Client, shards)
+	for i := range clients {
+		tr := &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+			DisableCompression:  true,
+			MaxConnsPerHost:     per,
+			MaxIdleConnsPerHost: per,
+			MaxIdleConns:        per,
+			IdleConnTimeout:     30 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		}
+		defer tr.CloseIdleConnections()
+		clients[i] = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
 
 	var (
 		flows, reqs, errs atomic.Int64
@@ -196,7 +206,7 @@ func runLoad(ctx context.Context, opts LoadOptions) (LoadResult, []time.Duration
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := devs[i].flow(wctx, hc, opts.MaxPolls); err != nil && wctx.Err() == nil {
+			if _, err := devs[i].flow(wctx, clients[i%shards], opts.MaxPolls); err != nil && wctx.Err() == nil {
 				fail(fmt.Errorf("warm-up: %w", err))
 			}
 		}()
@@ -212,12 +222,17 @@ func runLoad(ctx context.Context, opts LoadOptions) (LoadResult, []time.Duration
 		go func() {
 			defer wg.Done()
 			d := &devs[i]
+			// A context per device: every request derives a cancelable
+			// context from it, and with one shared parent all devices
+			// would contend on that parent's lock.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			for ctx.Err() == nil {
 				if opts.MaxFlows > 0 && flows.Load() >= opts.MaxFlows {
 					return
 				}
 				t0 := time.Now()
-				n, err := d.flow(ctx, hc, opts.MaxPolls)
+				n, err := d.flow(ctx, clients[i%shards], opts.MaxPolls)
 				if err != nil && ctx.Err() != nil {
 					return // cut off by the end of the run: neither a flow nor an error
 				}
