@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -177,10 +178,15 @@ func lineErr(line string, err error) error {
 
 // ctlLines drives a simulated board's reset circuit through its control
 // socket: a unix socket at "<port symlink>.ctl" that takes the lines
-// "rts 1", "rts 0", "dtr 1", "dtr 0" (1 = asserted).
+// "rts 1", "rts 0", "dtr 1", "dtr 0" (1 = asserted) and answers each with
+// one line, "ok ..." or "error ...".
 type ctlLines struct {
 	conn net.Conn
+	rd   *bufio.Reader
 }
+
+// ctlTimeout bounds each exchange on the control socket.
+const ctlTimeout = 2 * time.Second
 
 // dialCtl connects to the control socket of the simulated board whose port
 // symlink is port.
@@ -193,7 +199,25 @@ func dialCtl(ctx context.Context, port string) (*ctlLines, error) {
 		}
 		return nil, fmt.Errorf("control socket %s.ctl: %w", port, err)
 	}
-	return &ctlLines{conn: c}, nil
+	return &ctlLines{conn: c, rd: bufio.NewReader(c)}, nil
+}
+
+// Command sends one control line and returns the answer ("ok ..."); an
+// "error ..." answer is an error.
+func (c *ctlLines) Command(line string) (string, error) {
+	_ = c.conn.SetDeadline(time.Now().Add(ctlTimeout))
+	if _, err := fmt.Fprintf(c.conn, "%s\n", line); err != nil {
+		return "", fmt.Errorf("control socket: %s: %w", line, err)
+	}
+	ans, err := c.rd.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("control socket: %s: no answer: %w", line, err)
+	}
+	ans = strings.TrimSpace(ans)
+	if msg, bad := strings.CutPrefix(ans, "error"); bad {
+		return ans, fmt.Errorf("control socket: %s: %s", line, strings.TrimSpace(msg))
+	}
+	return ans, nil
 }
 
 func (c *ctlLines) set(line string, v bool) error {
@@ -201,11 +225,8 @@ func (c *ctlLines) set(line string, v bool) error {
 	if v {
 		b = "1"
 	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	if _, err := fmt.Fprintf(c.conn, "%s %s\n", line, b); err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
-	return nil
+	_, err := c.Command(line + " " + b)
+	return err
 }
 
 func (c *ctlLines) SetDTR(v bool) error { return c.set("dtr", v) }

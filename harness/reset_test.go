@@ -152,13 +152,20 @@ func TestControlSocket(t *testing.T) {
 			mu.Lock()
 			lines = append(lines, sc.Text())
 			mu.Unlock()
+			if sc.Text() == "rts 7" {
+				fmt.Fprintf(c, "error want \"rts 0\" or \"rts 1\"\n")
+				continue
+			}
+			fmt.Fprintf(c, "ok rts=0\n")
 		}
 	}()
 	c, err := dialCtl(context.Background(), link)
 	require.NoError(t, err)
 	require.NoError(t, runSequence(context.Background(), c, ClassicBootloaderSequence(0)))
+	_, err = c.Command("rts 7")
+	assert.ErrorContains(t, err, `control socket: rts 7: want "rts 0" or "rts 1"`)
 	require.NoError(t, c.Close())
 	wg.Wait()
 	ln.Close()
-	assert.Equal(t, []string{"dtr 0", "rts 1", "dtr 1", "rts 0", "dtr 0"}, lines)
+	assert.Equal(t, []string{"dtr 0", "rts 1", "dtr 1", "rts 0", "dtr 0", "rts 7"}, lines)
 }

@@ -368,8 +368,10 @@ func (p *peer) serveCtl() {
 				var name string
 				var v int
 				if _, err := fmt.Sscanf(line, "%s %d", &name, &v); err != nil {
+					fmt.Fprintf(c, "error bad line\n")
 					continue
 				}
+				fmt.Fprintf(c, "ok\n")
 				p.mu.Lock()
 				p.lines = append(p.lines, line)
 				wasReset := p.rts && !p.dtr
