@@ -54,3 +54,63 @@ func ExampleStart() {
 	// group-key-used
 	// 3 requests captured
 }
+
+// Enrollment files are validated with errors that name the line.
+func ExampleParseEnrollmentsFile() {
+	_, err := mockdps.ParseEnrollmentsFile("enrollments.yaml", []byte(`idScope: 0ne00000A0A
+groups:
+  - name: g1
+    primaryKey: "not base64"
+    hubs: [hub-1.azure-devices.net]
+`))
+	fmt.Println(err)
+	// Output:
+	// enrollments.yaml:4: group "g1": primary key is not base64
+}
+
+// Faults can be switched on and off while a test runs.
+func ExampleServer_SetFault() {
+	s, err := mockdps.Start(mockdps.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	s.SetFault(mockdps.Fault{Mode: mockdps.FaultServerError, Status: 503, Count: 1})
+
+	tok, _ := reference.NewSAS(reference.SASParams{IDScope: s.IDScope(), RegistrationID: mockdps.DemoDevice1,
+		Key: mockdps.DemoDevice1PrimaryKey, Expiry: time.Now().Add(time.Hour).Unix(), KeyName: "registration"})
+	for range 2 {
+		req, _ := reference.RegisterRequest(reference.RequestParams{Endpoint: s.Host(), IDScope: s.IDScope(),
+			RegistrationID: mockdps.DemoDevice1, Token: tok.Token})
+		resp, err := s.Client().Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode)
+	}
+	// Output:
+	// 503
+	// 202
+}
+
+// RunLoad drives concurrent register flows against a server (here the mock
+// itself) and reports throughput and latency.
+func ExampleRunLoad() {
+	s, err := mockdps.Start(mockdps.Options{RetryAfter: mockdps.RetryImmediately})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	res, err := mockdps.RunLoad(context.Background(), mockdps.LoadOptions{
+		URL: s.URL(), RootCAs: s.CertPool(), Devices: 16, Duration: 2 * time.Second, MaxFlows: 1000})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Errors == 0, res.RequestsPerFlow())
+	// Output: true 2
+}
