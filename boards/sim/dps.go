@@ -258,8 +258,8 @@ func (w *worker) dpsRegister(a *args) ([]protocol.Arg, error) {
 
 	var (
 		op, status, hub, devID, errCode, errMsg string
-		httpList, retryList                    []string
-		dc                                     *dpsConn
+		httpList, retryList                     []string
+		dc                                      *dpsConn
 	)
 	defer func() {
 		if dc != nil {
@@ -412,4 +412,3 @@ func retryAfter(v []string) time.Duration {
 	}
 	return time.Duration(s) * time.Second
 }
-

@@ -6,8 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"math/rand/v2"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +17,10 @@ import (
 
 // plan is what the fault triggers decided for one request's answer.
 type plan struct {
-	n                               int
-	slow                            time.Duration
+	n                              int
+	slow                           time.Duration
 	overlong, noise, corrupt, drop bool
-	seed                            uint64
+	seed                           uint64
 }
 
 // worker runs one request. It owns the session while it runs; the state
@@ -160,7 +160,7 @@ type args struct {
 	order []string
 }
 
-func (a *args) has(k string) bool  { _, ok := a.v[k]; return ok }
+func (a *args) has(k string) bool   { _, ok := a.v[k]; return ok }
 func (a *args) str(k string) string { return string(a.v[k]) }
 
 // allow checks that only the given keys are present.
