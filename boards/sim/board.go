@@ -114,12 +114,12 @@ func Start(ctx context.Context, cfg Config) (*Board, error) {
 	b.port = p
 	b.out.setPort(p)
 
-	seed := uint64(cfg.Seed)
+	seed, stream := uint64(cfg.Seed), nameHash(cfg.Name)
 	m := &machine{
 		b:   b,
-		rng: rand.New(rand.NewPCG(seed, 0x5eed0b0a4d+uint64(len(cfg.Name)))),
+		rng: rand.New(rand.NewPCG(seed, stream)),
 	}
-	m.fr = firer{rng: rand.New(rand.NewPCG(seed, 0xfa017)), verbFired: map[string]bool{}}
+	m.fr = firer{rng: rand.New(rand.NewPCG(seed, stream^0xfa017)), verbFired: map[string]bool{}}
 	b.wg.Add(3)
 	go b.acceptLoop()
 	go b.readLoop(p)
@@ -704,3 +704,14 @@ func (m *machine) applyLines() {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// nameHash is FNV-1a of s: boards with the same seed but different names get
+// different random streams.
+func nameHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
