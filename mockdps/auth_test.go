@@ -183,6 +183,24 @@ func TestAuthDiagnoses(t *testing.T) {
 					t.Errorf("captured request lacks the diagnosis: %+v", rq.Diagnosis)
 				}
 			}
+			// The same token through the reference client: the service's
+			// 401002, and the same diagnosis.
+			if tok == "" || !strings.HasPrefix(tok, reference.TokenPrefix) {
+				return
+			}
+			cl, err := reference.NewClient(reference.ClientOptions{Endpoint: s.Host(), RootCAs: s.CertPool()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			_, err = cl.Register(t.Context(), reference.RegisterParams{IDScope: DemoIDScope, RegistrationID: tc.regID, Token: tok})
+			var se *reference.ServiceError
+			if !errorsAs(err, &se) || se.StatusCode != 401 || se.ErrorCode != 401002 || se.Message != "Unauthorized" {
+				t.Fatalf("reference client: %v", err)
+			}
+			if d := lastDiag(t, s); d.Cause != tc.want {
+				t.Errorf("reference client: cause %q, want %q", d.Cause, tc.want)
+			}
 		})
 	}
 }

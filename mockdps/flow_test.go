@@ -312,3 +312,45 @@ func TestReferenceClientEndToEnd(t *testing.T) {
 		t.Errorf("diagnosis %s", d.String())
 	}
 }
+
+// The reference client polls honouring Retry-After until the assignment
+// delay has passed; its waits advance the mock's clock, so the flow is
+// deterministic: PUT at 0 s, GETs at 2 s and 4 s (assigning), 6 s (assigned).
+func TestReferenceClientPolling(t *testing.T) {
+	clk := newClock()
+	s := NewTestServer(t, Options{Now: clk.Now, AssignDelay: 5 * time.Second, RetryAfter: 2})
+	var waits []time.Duration
+	cl, err := reference.NewClient(reference.ClientOptions{
+		Endpoint: s.Host(), RootCAs: s.CertPool(), Now: clk.Now,
+		Wait: func(_ context.Context, d time.Duration) error {
+			waits = append(waits, d)
+			clk.Advance(d)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const id = "polling-dev"
+	res, err := cl.Register(context.Background(), reference.RegisterParams{IDScope: s.IDScope(), RegistrationID: id,
+		Key: derive(t, DemoGroupPrimaryKey, id), Dialect: reference.DialectAzureSDKForC})
+	if err != nil {
+		t.Fatalf("register: %v (%v)", err, s.Diagnoses())
+	}
+	var statuses []int
+	for _, ex := range res.Exchanges {
+		statuses = append(statuses, ex.Status)
+	}
+	if !equalInts(statuses, []int{202, 202, 202, 200}) || len(waits) != 3 || waits[0] != 2*time.Second {
+		t.Fatalf("exchanges %v, waits %v", statuses, waits)
+	}
+	st := res.RegistrationState
+	if res.Status != "assigned" || st.DeviceID != id || st.CreatedDateTimeUTC != "2026-12-04T12:00:06.0000000Z" {
+		t.Errorf("result %+v", st)
+	}
+	reqs := s.Requests()
+	if len(reqs) != 4 || reqs[1].Method != "GET" || !strings.Contains(reqs[1].RequestURI, "/operations/"+res.OperationID+"?") {
+		t.Errorf("captured %d requests; second %s %s", len(reqs), reqs[1].Method, reqs[1].RequestURI)
+	}
+}
