@@ -588,7 +588,7 @@ func (s *Session) Call(ctx context.Context, verb string, args ...protocol.Arg) (
 		defer s.end()
 		f, err := s.softReset(ctx, w)
 		if err == nil {
-			err = s.afterReset(ctx, w)
+			err = s.afterReset(ctx, w, false)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", verb, err)
@@ -656,7 +656,7 @@ func (s *Session) request(ctx context.Context, w *waiter, verb string, args []pr
 		if rb.bounced {
 			what = "port vanished and came back"
 		}
-		if herr := s.afterReset(ctx, w); herr != nil {
+		if herr := s.afterReset(ctx, w, !rb.bounced); herr != nil {
 			return nil, fmt.Errorf("%s: %w (%s); handshake after it failed: %w", verb, ErrBoardReset, what, herr)
 		}
 		return nil, fmt.Errorf("%s: %w (%s)", verb, ErrBoardReset, what)
@@ -966,7 +966,7 @@ func (s *Session) reset(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.afterReset(ctx, w)
+	return s.afterReset(ctx, w, false)
 }
 
 // hardReset drives the reset lines; with ResetNone it does nothing.
@@ -1010,9 +1010,12 @@ func (s *Session) softReset(ctx context.Context, w *waiter) (*protocol.Frame, er
 	f, err := s.roundTrip(ctx, w, protocol.VerbReset, nil)
 	var rb *rebootError
 	if errors.As(err, &rb) {
-		s.mu.Lock()
-		s.rebooted = "ready-seen"
-		s.mu.Unlock()
+		if !rb.bounced {
+			// READY came before the OK: tell afterReset not to wait for it.
+			s.mu.Lock()
+			s.rebooted = "ready-seen"
+			s.mu.Unlock()
+		}
 		return protocol.NewOK(0, protocol.VerbReset), nil
 	}
 	if err != nil {
@@ -1024,9 +1027,9 @@ func (s *Session) softReset(ctx context.Context, w *waiter) (*protocol.Frame, er
 // afterReset waits for READY (skipping boot output, which the reader keeps
 // as device output), then handshakes. Without READY by ReadyTimeout it
 // tries HELLO anyway: the board may have booted before we listened.
-func (s *Session) afterReset(ctx context.Context, w *waiter) error {
+func (s *Session) afterReset(ctx context.Context, w *waiter, readySeen bool) error {
 	s.mu.Lock()
-	seen := s.rebooted != "" || s.bounced
+	seen := readySeen || s.rebooted != "" || s.bounced
 	s.rebooted, s.bounced = "", false
 	s.mu.Unlock()
 	if !seen {
