@@ -13,8 +13,10 @@
 //     unless Options.IgnoreSetControlAnswer is set.
 //   - Drain returns at once: RFC 2217 has no drain command.
 //   - Errors after Close wrap ErrClosed; a connection closed by the server
-//     wraps io.EOF. Neither is a *serial.PortError (its code field cannot be
-//     set outside go.bug.st/serial).
+//     wraps io.EOF (or the network error, e.g. ECONNRESET). Neither is a
+//     *serial.PortError (its code field cannot be set outside
+//     go.bug.st/serial): callers test errors.Is(err, ErrClosed) and
+//     errors.Is(err, io.EOF).
 package rfc2217
 
 import (
@@ -594,7 +596,8 @@ func (p *Port) SetMode(mode *serial.Mode) error { return p.setMode(mode) }
 // Like go.bug.st/serial it returns (0, nil) when the read timeout set with
 // SetReadTimeout expires without data; with serial.NoTimeout (the default)
 // it blocks until data arrives, the server closes the connection (error
-// wrapping io.EOF) or Close is called (error wrapping ErrClosed).
+// wrapping io.EOF, or the network error such as ECONNRESET) or Close is
+// called (error wrapping ErrClosed).
 func (p *Port) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
