@@ -7,6 +7,8 @@
  * This file is compiled only by ESP-IDF (idf.py build); the hiltest CI
  * builds and tests the core on the host instead.
  */
+#include "sdkconfig.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +34,6 @@
 #include "mbedtls/md.h"
 #include "mbedtls/ssl.h"
 #include "mbedtls/x509_crt.h"
-#include "sdkconfig.h"
 
 #ifdef CONFIG_MBEDTLS_CERTIFICATE_BUNDLE
 #include "esp_crt_bundle.h"
@@ -135,9 +136,7 @@ static esp_err_t console_init(void)
 {
     esp_err_t err;
 #if AGENT_USJ
-    usb_serial_jtag_driver_config_t cfg = USB_SERIAL_JTAG_DRIVER_CONFIG_DEFAULT();
-    cfg.rx_buffer_size = 4096;
-    cfg.tx_buffer_size = 4096;
+    usb_serial_jtag_driver_config_t cfg = {.tx_buffer_size = 4096, .rx_buffer_size = 4096};
     err = usb_serial_jtag_driver_install(&cfg);
     if (err != ESP_OK)
         return err;
