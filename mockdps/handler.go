@@ -201,7 +201,6 @@ func (ex *exchange) serve() bool {
 			"letters, digits and - . _ : (up to 128)", clip(rt.regID, 140), err.Error())
 		return false
 	}
-	var devicePayload json.RawMessage
 	if r.Method != http.MethodGet {
 		if ct := r.Header.Get("Content-Type"); !isJSONContentType(ct) {
 			ex.fail(http.StatusUnsupportedMediaType, codeContentType, "Unsupported media type.", CauseWrongContentType,
@@ -231,9 +230,9 @@ func (ex *exchange) serve() bool {
 				"registrationId "+rt.regID, "registrationId "+clip(*body.RegistrationID, 140), "body registrationId differs from the path")
 			return false
 		}
-		devicePayload = body.Payload
+		// body.Payload is accepted and not used: without a custom
+		// allocation policy the service does not act on it.
 	}
-	_ = devicePayload // accepted and ignored, as without a custom allocation policy
 
 	auth, hasAuth := r.Header["Authorization"]
 	in := authInput{HasAuth: hasAuth, IDScope: rt.scope, RegistrationID: rt.regID, Now: ex.now,
