@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -82,6 +83,8 @@ type SessionStats struct {
 	JunkBytes int // bytes of device output
 	LogLines  int // lines of device output
 	Dropped   int // events dropped because nobody read them in time
+	BytesOut  int // bytes written to the board
+	BytesIn   int // bytes read from the board
 }
 
 // Session is an open connection to one board. It implements Board. Its
@@ -312,7 +315,7 @@ func (s *Session) openPort() (serial.Port, string, error) {
 // Close or when the board is lost.
 func (s *Session) readLoop(port serial.Port) {
 	defer close(s.done)
-	rd := protocol.NewReader(port, s.cfg.MaxFrame)
+	rd := protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
 	for {
 		it, err := rd.Next()
 		s.mu.Lock()
@@ -351,8 +354,24 @@ func (s *Session) readLoop(port serial.Port) {
 		s.rdPrev.LogLines += st.LogLines
 		s.rdCur = protocol.ReaderStats{}
 		s.mu.Unlock()
-		rd = protocol.NewReader(port, s.cfg.MaxFrame)
+		rd = protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
 	}
+}
+
+// countingReader counts the bytes the reader goroutine reads.
+type countingReader struct {
+	r io.Reader
+	s *Session
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if n > 0 {
+		c.s.mu.Lock()
+		c.s.stats.BytesIn += n
+		c.s.mu.Unlock()
+	}
+	return n, err
 }
 
 // reconnect closes the vanished port and re-opens it, retrying every
@@ -827,7 +846,11 @@ func (s *Session) write(f *protocol.Frame) error {
 	if p == nil {
 		return errNoPort
 	}
-	if _, err := p.Write(b); err != nil {
+	n, err := p.Write(b)
+	s.mu.Lock()
+	s.stats.BytesOut += n
+	s.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil

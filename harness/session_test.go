@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,7 +168,11 @@ func TestCallFaults(t *testing.T) {
 		wantPings int // PING requests the board saw
 		check     func(t *testing.T, st SessionStats, out string)
 	}{
-		{name: "clean", wantPings: 1},
+		{name: "clean", wantPings: 1, check: func(t *testing.T, st SessionStats, out string) {
+			// At least the PING and its answer, on top of the handshake.
+			assert.Greater(t, st.BytesOut, len("@@HIL REQ 3 PING data=abc *00000000\n"))
+			assert.Greater(t, st.BytesIn, len("@@HIL OK 3 PING data=abc *00000000\n"))
+		}},
 		{name: "bad crc retried", faults: []action{actBadCRC}, wantPings: 2,
 			check: func(t *testing.T, st SessionStats, out string) {
 				assert.Equal(t, 1, st.BadCRC)
@@ -483,4 +488,34 @@ func TestRedactLine(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, redactLine([]byte(tt.in)))
 	}
+}
+
+func TestReopenByUSBMatch(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	cfg := testConfig(p, boards.ResetNone)
+	cfg.Port = ""
+	cfg.USB = &boards.USBMatch{VID: "303a", PID: "1001", Serial: "S1"}
+	var lists atomic.Int32
+	cfg.Ports = func() ([]PortInfo, error) {
+		lists.Add(1)
+		if !p.plugged() {
+			return nil, nil
+		}
+		return []PortInfo{{Name: p.link, IsUSB: true, VID: "303a", PID: "1001", Serial: "S1"}}, nil
+	}
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	p.unplug()
+	// The session looks for the port by USB identity while it is away.
+	n := lists.Load()
+	require.Eventually(t, func() bool { return lists.Load() > n+1 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, p.plug(true))
+	require.Eventually(t, func() bool { return s.Stats().Reopens == 1 }, 5*time.Second, 10*time.Millisecond)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardReset)
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
 }
