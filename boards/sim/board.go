@@ -267,6 +267,7 @@ type (
 	}
 	evWorkDone struct {
 		w      *worker
+		resp   *protocol.Frame
 		reboot string // "" or the READY reason of the reboot the worker asks for
 	}
 )
@@ -409,8 +410,11 @@ func (m *machine) run(ctx context.Context) {
 			case evWorkDone:
 				if e.w == m.w {
 					m.w = nil
-					if e.reboot != "" && e.w.gen == m.gen {
-						m.boot(e.reboot, false)
+					if e.w.gen == m.gen {
+						e.w.answer(e.resp)
+						if e.reboot != "" {
+							m.boot(e.reboot, false)
+						}
 					}
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"sync"
 	"testing"
@@ -267,3 +268,5 @@ func mustContain(t testing.TB, hay, needle string) {
 
 var _ = bytes.Equal
 var _ = fmt.Sprint
+
+func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }

@@ -48,17 +48,31 @@ func startWorker(b *Board, s *session, gen uint64, req *protocol.Frame, pl plan)
 
 func (w *worker) run() {
 	defer w.b.wg.Done()
-	reboot := ""
+	var ev evWorkDone
 	func() {
 		defer close(w.done)
 		defer w.cancel()
 		resp, rb := w.handle()
-		w.answer(resp)
-		if rb && w.ctx.Err() == nil {
-			reboot = "sw"
+		if w.pl.slow > 0 && w.ctx.Err() == nil {
+			w.b.fault("slow", "request %d (%s %d): answer delayed by %s", w.pl.n, w.req.Verb, w.req.Seq, w.pl.slow)
+			t := time.NewTimer(w.pl.slow)
+			select {
+			case <-t.C:
+			case <-w.ctx.Done():
+				t.Stop()
+			}
+		}
+		if w.ctx.Err() != nil {
+			return // cut off by a reset: no answer
+		}
+		ev = evWorkDone{w: w, resp: resp}
+		if rb {
+			ev.reboot = "sw"
 		}
 	}()
-	w.b.send(evWorkDone{w: w, reboot: reboot})
+	if ev.w != nil {
+		w.b.send(ev)
+	}
 }
 
 // log prints an ESP-IDF style log line.
@@ -75,22 +89,11 @@ func (w *worker) event(name string, args ...protocol.Arg) {
 	_ = w.b.out.event(w.gen, name, args...)
 }
 
-// answer prints the response, with the faults the plan decided.
+// answer prints the response, with the faults the plan decided. The state
+// machine calls it once the worker is done, so that a host that sends its
+// next request as soon as it sees the answer never finds the board busy.
 func (w *worker) answer(resp *protocol.Frame) {
-	if w.ctx.Err() != nil {
-		return // cut off by a reset
-	}
 	b := w.b
-	if w.pl.slow > 0 {
-		b.fault("slow", "request %d (%s %d): answer delayed by %s", w.pl.n, w.req.Verb, w.req.Seq, w.pl.slow)
-		t := time.NewTimer(w.pl.slow)
-		select {
-		case <-t.C:
-		case <-w.ctx.Done():
-			t.Stop()
-			return
-		}
-	}
 	if w.pl.overlong {
 		line := overlongLine(w.rng, w.s)
 		b.fault("overlong", "request %d (%s %d): %d-byte log line before the answer", w.pl.n, w.req.Verb, w.req.Seq, len(line))
