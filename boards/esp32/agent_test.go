@@ -411,6 +411,8 @@ func TestHostAgentRegistersWithMockDPS(t *testing.T) {
 			"assigned", []string{mockdps.DemoHub1}, mockdps.DemoDevice1, "", "", true},
 		{"wrong key", mockdps.DemoDevice1, protocol.String("key", mockdps.DemoDevice2PrimaryKey), "",
 			"failed", nil, "", "401", "401002", false},
+		{"disabled", mockdps.DemoDisabledDevice, protocol.String("key", mockdps.DemoDisabledDevicePrimaryKey), "",
+			"disabled", nil, "", "", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -474,6 +476,52 @@ func TestHostAgentRegistersWithMockDPS(t *testing.T) {
 		protocol.Int("expiry", expiry))
 	if f.String("code") != string(protocol.CodeTLS) {
 		t.Errorf("DPS.REGISTER with the wrong anchor: %s, want ERR code=TLS", f.Redacted())
+	}
+}
+
+func TestHostAgentHonoursRetryAfter(t *testing.T) {
+	srv := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: 1, AssignDelay: 1500 * time.Millisecond})
+	host, port, err := net.SplitHostPort(srv.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, "--dialect", "azure-iot-sdk-c")
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	a.ok(protocol.VerbTimeSet, protocol.Int("unix", time.Now().Unix()))
+	a.ok(protocol.VerbTLSCA, protocol.Bytes("pem", srv.CAPEM()))
+	a.ok(protocol.VerbDPSConfig, protocol.String("host", host), protocol.String("port", port))
+	f := a.call(30*time.Second, protocol.VerbDPSRegister, protocol.String("id_scope", srv.IDScope()),
+		protocol.String("reg_id", "esp32-host-agent-2"), protocol.String("group_key", mockdps.DemoGroupPrimaryKey),
+		protocol.Int("ttl", 600), protocol.Int("timeout", 20))
+	if err := f.Err(); err != nil {
+		t.Fatalf("DPS.REGISTER: %v", err)
+	}
+	httpSeq := strings.Split(f.String("http"), ",")
+	if f.String("status") != "assigned" || len(httpSeq) < 2 || httpSeq[0] != "202" || httpSeq[len(httpSeq)-1] != "200" {
+		t.Fatalf("DPS.REGISTER = %s, want assigned after 202 ... 200", f.Redacted())
+	}
+	for _, ra := range strings.Split(f.String("retry_after"), ",") {
+		if ra != "1" {
+			t.Errorf("retry_after = %q, want every value 1", f.String("retry_after"))
+		}
+	}
+	// One PROGRESS event per exchange.
+	progress := 0
+	for _, e := range a.events {
+		if e.Verb == protocol.EventProgress && e.String("verb") == protocol.VerbDPSRegister {
+			progress++
+		}
+	}
+	if progress != len(httpSeq) {
+		t.Errorf("%d PROGRESS events for %d exchanges", progress, len(httpSeq))
+	}
+	// The polls came no sooner than the Retry-After the mock sent.
+	var last time.Time
+	for _, r := range srv.Requests() {
+		if !last.IsZero() && r.Time.Sub(last) < 900*time.Millisecond {
+			t.Errorf("request %s %s came %v after the previous one, Retry-After was 1s", r.Method, r.RequestURI, r.Time.Sub(last))
+		}
+		last = r.Time
 	}
 }
 

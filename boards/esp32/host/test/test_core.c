@@ -721,16 +721,29 @@ static void test_blobs(void)
     feed(req(10, "TLS.CA pem.blob=pem"));
     CHECK(parse_last() == 0);
     CHECK_STR(val("arg"), "pem");
-    /* every slot in use */
+    /* every slot in use: the blob written longest ago ("pem") is reused */
     {
         int i;
         for (i = 0; i < HIL_BLOB_COUNT; i++) {
             char r[64];
-            snprintf(r, sizeof r, "BLOB.PUT name=b%d off=0 data=x", i);
+            snprintf(r, sizeof r, "BLOB.PUT name=b%d off=0 data=x%d", i, i);
             feed(req((uint16_t)(20 + i), r));
+            CHECK(parse_last() == 0 && last.kind == HIL_KIND_OK);
         }
+        feed(req(40, "BLOB.GET name=pem"));
         CHECK(parse_last() == 0);
         CHECK_STR(val("code"), "BAD_ARG");
+        feed(req(41, "BLOB.GET name=b0"));
+        CHECK(parse_last() == 0);
+        CHECK_STR(val("data"), "x0");
+        {
+            char r[64], want[16];
+            snprintf(r, sizeof r, "BLOB.GET name=b%d", HIL_BLOB_COUNT - 1);
+            snprintf(want, sizeof want, "x%d", HIL_BLOB_COUNT - 1);
+            feed(req(42, r));
+            CHECK(parse_last() == 0);
+            CHECK_STR(val("data"), want);
+        }
     }
 }
 

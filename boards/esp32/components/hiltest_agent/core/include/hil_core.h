@@ -349,6 +349,7 @@ typedef struct {
 typedef struct {
     char name[HIL_BLOB_NAME_MAX + 1]; /* "" = free */
     size_t len;
+    uint32_t stamp; /* last write; the oldest blob is reused when all are taken */
     uint8_t data[HIL_BLOB_SIZE];
 } hil_blob;
 
@@ -370,6 +371,7 @@ typedef struct hil_agent {
     char out[HIL_MAX_FRAME + 1];
     size_t host_max;
     uint16_t evt_seq;
+    uint32_t blob_clock;
     int time_set;       /* TIME.SET since boot */
     int reset_requested;
 

@@ -95,21 +95,27 @@ static hil_blob *blob_find(hil_agent *a, const uint8_t *name, size_t n)
     return NULL;
 }
 
+/* The blob named name, or a new one: a free slot, else the slot written
+ * longest ago (the host has finished with it; using it later is BAD_ARG). */
 static hil_blob *blob_get_or_new(hil_agent *a, const uint8_t *name, size_t n)
 {
     int i;
     hil_blob *b = blob_find(a, name, n);
-    if (b != NULL)
-        return b;
-    for (i = 0; i < HIL_BLOB_COUNT; i++) {
-        if (a->blobs[i].name[0] == '\0') {
-            memcpy(a->blobs[i].name, name, n);
-            a->blobs[i].name[n] = '\0';
-            a->blobs[i].len = 0;
-            return &a->blobs[i];
+    if (b == NULL) {
+        for (i = 0; i < HIL_BLOB_COUNT; i++) {
+            if (a->blobs[i].name[0] == '\0') {
+                b = &a->blobs[i];
+                break;
+            }
+            if (b == NULL || a->blobs[i].stamp < b->stamp)
+                b = &a->blobs[i];
         }
+        memcpy(b->name, name, n);
+        b->name[n] = '\0';
+        b->len = 0;
     }
-    return NULL;
+    b->stamp = ++a->blob_clock;
+    return b;
 }
 
 /* Adds result key to w, or stores it in a blob and adds K.blob and K.len
@@ -127,11 +133,11 @@ static int reply_value(hil_agent *a, hil_writer *w, const char *key, const uint8
     for (i = 0; i < kl && i < HIL_BLOB_NAME_MAX; i++)
         name[i] = key[i] == '.' ? '_' : key[i];
     name[i] = '\0';
-    b = blob_get_or_new(a, (const uint8_t *)name, i);
-    if (b == NULL || n > HIL_BLOB_SIZE || kl + 5 > HIL_KEY_MAX) {
+    if (n > HIL_BLOB_SIZE || kl + 5 > HIL_KEY_MAX) {
         w->overflow = 1;
         return -1;
     }
+    b = blob_get_or_new(a, (const uint8_t *)name, i);
     memmove(b->data, v, n);
     b->len = n;
     memcpy(k2, key, kl);
@@ -986,10 +992,6 @@ static void v_blob_put(hil_agent *a, uint16_t seq, const char *verb)
     }
     if (off == 0) {
         b = blob_get_or_new(a, name, name_len);
-        if (b == NULL) {
-            reply_err(a, seq, verb, HIL_E_BAD_ARG, "every blob is in use", "name", 0);
-            return;
-        }
         memmove(b->data, data, data_len);
         b->len = data_len;
     } else {
@@ -1003,6 +1005,7 @@ static void v_blob_put(hil_agent *a, uint16_t seq, const char *verb)
             return;
         }
         memmove(b->data + off, data, data_len);
+        b->stamp = ++a->blob_clock;
         if ((size_t)off + data_len > b->len)
             b->len = (size_t)off + data_len;
     }
