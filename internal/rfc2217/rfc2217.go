@@ -608,7 +608,12 @@ func (p *Port) Read(b []byte) (int, error) {
 	timeout := p.readTimeout
 	p.mu.Unlock()
 	var deadline time.Time
-	if timeout >= 0 {
+	switch {
+	case timeout == 0:
+		// A deadline in the past fails before looking at the socket; give
+		// the poll a moment so data already received is returned.
+		deadline = time.Now().Add(time.Millisecond)
+	case timeout > 0:
 		deadline = time.Now().Add(timeout)
 	}
 	for {
@@ -666,7 +671,8 @@ func (p *Port) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// SetReadTimeout sets the Read timeout; serial.NoTimeout (-1) blocks.
+// SetReadTimeout sets the Read timeout; serial.NoTimeout (-1, the default)
+// blocks, 0 polls (returns data already received, waiting at most 1 ms).
 func (p *Port) SetReadTimeout(t time.Duration) error {
 	if t < 0 && t != serial.NoTimeout {
 		return fmt.Errorf("rfc2217 %s: invalid read timeout %v", p.addr, t)

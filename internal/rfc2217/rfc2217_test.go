@@ -176,6 +176,56 @@ func TestSetControlAnswers(t *testing.T) {
 	}
 }
 
+// TestControlWhileReading runs SetDTR/SetRTS/SetMode while another goroutine
+// keeps reading (the harness's reader loop): the reader's parser must hand
+// the answers to the waiting request, and data must still reach the reader.
+func TestControlWhileReading(t *testing.T) {
+	for _, timeout := range []time.Duration{20 * time.Millisecond, serial.NoTimeout} {
+		t.Run(timeout.String(), func(t *testing.T) {
+			s := newFakeServer(t, fakeConfig{})
+			p := dialFake(t, s, Options{ControlTimeout: 2 * time.Second})
+			if err := p.SetReadTimeout(timeout); err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan []byte, 1)
+			go func() {
+				var all []byte
+				buf := make([]byte, 64)
+				for {
+					n, err := p.Read(buf)
+					all = append(all, buf[:n]...)
+					if err != nil {
+						got <- all
+						return
+					}
+				}
+			}()
+			for i := range 10 {
+				if err := p.SetDTR(i%2 == 0); err != nil {
+					t.Fatalf("SetDTR: %v", err)
+				}
+				if err := p.SetRTS(i%2 == 1); err != nil {
+					t.Fatalf("SetRTS: %v", err)
+				}
+				s.send([]byte{byte('0' + i)})
+			}
+			if err := p.SetMode(&serial.Mode{BaudRate: 460800}); err != nil {
+				t.Fatalf("SetMode: %v", err)
+			}
+			s.send([]byte("end"))
+			s.hangUp()
+			select {
+			case data := <-got:
+				if string(data) != "0123456789end" {
+					t.Fatalf("reader got %q", data)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("reader did not finish")
+			}
+		})
+	}
+}
+
 func TestSetModeInvalid(t *testing.T) {
 	s := newFakeServer(t, fakeConfig{})
 	p := dialFake(t, s, Options{})
@@ -238,6 +288,23 @@ func TestReadTimeoutReturnsZeroNil(t *testing.T) {
 	n, err := p.Read(buf)
 	if n != 0 || err != nil {
 		t.Fatalf("Read = %d, %v; want 0, nil", n, err)
+	}
+	s.send([]byte("x"))
+	if err := p.SetReadTimeout(0); err != nil {
+		t.Fatal(err)
+	}
+	var polled []byte
+	for range 5000 { // poll until the byte has crossed loopback
+		n, err := p.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if polled = append(polled, buf[:n]...); len(polled) > 0 {
+			break
+		}
+	}
+	if string(polled) != "x" {
+		t.Fatalf("polling Read got %q, want x", polled)
 	}
 	if err := p.SetReadTimeout(-2 * time.Second); err == nil {
 		t.Fatal("SetReadTimeout(-2s) accepted")
