@@ -177,14 +177,13 @@ func checkExpiry(se int64, in authInput) *authDiag {
 			Expected: "se after now (" + when(now) + ")",
 			Received: fmt.Sprintf("se=%d (%s)", se, when(se)),
 			Message:  "the token expires before 2000: the device clock was not set (SNTP) when it signed"}
-	case time.Duration(now-se)*time.Second >= in.Skew:
+	case se <= now-int64(in.Skew/time.Second):
 		ago := time.Duration(now-se) * time.Second
 		return &authDiag{Cause: CauseExpired,
 			Expected: "se after now (" + when(now) + ")",
 			Received: fmt.Sprintf("se=%d (%s)", se, when(se)),
 			Message:  fmt.Sprintf("the token expired %s ago", ago)}
 	case in.MaxLifetime >= 0 && se-now > int64(in.MaxLifetime/time.Second):
-		ahead := time.Duration(se-now) * time.Second
 		if se-now > int64(100*365*24*time.Hour/time.Second) {
 			return &authDiag{Cause: CauseExpiryTooFar,
 				Expected: fmt.Sprintf("se at most %s after now (%s)", in.MaxLifetime, when(now)),
@@ -194,7 +193,7 @@ func checkExpiry(se int64, in authInput) *authDiag {
 		return &authDiag{Cause: CauseExpiryTooFar,
 			Expected: fmt.Sprintf("se at most %s after now (%s)", in.MaxLifetime, when(now)),
 			Received: fmt.Sprintf("se=%d (%s)", se, when(se)),
-			Message:  fmt.Sprintf("the token expires %s from now, implausibly far: the device clock is wrong", ahead.Round(time.Hour))}
+			Message:  fmt.Sprintf("the token expires %s from now, implausibly far: the device clock is wrong", (time.Duration(se-now) * time.Second).Round(time.Hour))}
 	}
 	return nil
 }

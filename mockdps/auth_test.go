@@ -115,6 +115,11 @@ func TestAuthDiagnoses(t *testing.T) {
 			token: func(t *testing.T) string {
 				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: testNow.AddDate(5, 0, 0).Unix()}).Token
 			}},
+		{name: "expiry centuries ahead", regID: DemoDevice1, want: CauseExpiryTooFar, inReceived: "se=9223372036854775807",
+			token: func(t *testing.T) string {
+				return strings.Replace(sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey}).Token,
+					fmt.Sprintf("se=%d", exp), "se=9223372036854775807", 1)
+			}},
 		{name: "wrong skn", regID: DemoDevice1, want: CauseWrongSKN, inReceived: "skn=iothubowner",
 			token: func(t *testing.T) string {
 				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, KeyName: "iothubowner"}).Token
