@@ -38,3 +38,19 @@ func ExampleDial() {
 	}
 	fmt.Printf("%q\n", buf[:n])
 }
+
+// ExampleParseAddr shows the port names the harness hands to Dial.
+func ExampleParseAddr() {
+	for _, name := range []string{"/dev/ttyUSB0", "rfc2217://bench2.lab:4000", "rfc2217://10.0.0.7:4001?ign_set_control"} {
+		if !rfc2217.IsName(name) {
+			fmt.Println(name, "-> local port")
+			continue
+		}
+		addr, ign, err := rfc2217.ParseAddr(name)
+		fmt.Println(name, "->", addr, ign, err)
+	}
+	// Output:
+	// /dev/ttyUSB0 -> local port
+	// rfc2217://bench2.lab:4000 -> bench2.lab:4000 false <nil>
+	// rfc2217://10.0.0.7:4001?ign_set_control -> 10.0.0.7:4001 true <nil>
+}

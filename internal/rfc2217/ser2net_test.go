@@ -20,20 +20,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ser2netPath finds the ser2net binary (Debian package ser2net installs
-// /usr/sbin/ser2net, which may not be on a non-root PATH).
+// ser2netPath finds the ser2net binary: $SER2NET if set, else PATH, else
+// /usr/sbin/ser2net (where the Debian package ser2net installs it, not on a
+// non-root PATH). Missing ser2net fails the test unless -short.
 func ser2netPath(tb testing.TB) string {
 	tb.Helper()
-	if p, err := exec.LookPath("ser2net"); err == nil {
-		return p
+	candidates := []string{"ser2net", "/usr/sbin/ser2net"}
+	if env := os.Getenv("SER2NET"); env != "" {
+		candidates = []string{env}
 	}
-	if _, err := os.Stat("/usr/sbin/ser2net"); err == nil {
-		return "/usr/sbin/ser2net"
+	for _, c := range candidates {
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
 	}
 	if testing.Short() {
-		tb.Skip("ser2net not installed (Debian package ser2net); skipped in -short mode")
+		tb.Skipf("ser2net not found (%s): RFC 2217 integration tests need the Debian package ser2net; skipped in -short mode", strings.Join(candidates, ", "))
 	}
-	tb.Fatalf("ser2net not found in PATH or /usr/sbin: install the Debian package ser2net (apt-get install ser2net) to run the RFC 2217 integration tests, or use -short")
+	tb.Fatalf("ser2net not found (%s): install the Debian package ser2net (apt-get install ser2net) to run the RFC 2217 integration tests, or run with -short", strings.Join(candidates, ", "))
 	return ""
 }
 
