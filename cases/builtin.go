@@ -1,11 +1,15 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/hiltest/hiltest/harness"
+)
 
 // Builtin returns every built-in case: the vectors of the embedded case
 // files (data/*.yaml) followed by the Go cases (protocol conformance and
 // DPS end to end), in a stable order.
-func Builtin() ([]Case, error) {
+func Builtin() ([]harness.Case, error) {
 	vs, err := builtinVectors()
 	if err != nil {
 		return nil, err

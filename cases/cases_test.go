@@ -2,6 +2,7 @@ package cases
 
 import (
 	"context"
+	"github.com/hiltest/hiltest/harness"
 	"net"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 // mockEnv starts a mock DPS serving the demo enrollments and returns an
 // Env pointing at it.
-func mockEnv(t *testing.T, retryAfter int) *Env {
+func mockEnv(t *testing.T, retryAfter int) *harness.Env {
 	t.Helper()
 	s := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: retryAfter})
 	host, port, err := net.SplitHostPort(s.Host())
@@ -22,15 +23,15 @@ func mockEnv(t *testing.T, retryAfter int) *Env {
 		t.Fatal(err)
 	}
 	p, _ := strconv.Atoi(port)
-	return &Env{DPS: DPSTarget{Host: host, Port: p, CAPEM: s.CAPEM(), IDScope: s.IDScope(),
+	return &harness.Env{DPS: harness.DPSTarget{Host: host, Port: p, CAPEM: s.CAPEM(), IDScope: s.IDScope(),
 		APIVersion: reference.DefaultAPIVersion, Mock: s, Enrollments: mockdps.DemoEnrollments()}, Now: time.Now}
 }
 
 // runCase runs one case on a board the way the runner does: skipped when
 // the board lacks a capability, with a timeout.
-func runCase(t *testing.T, c Case, b Board, env *Env) *T {
+func runCase(t *testing.T, c harness.Case, b harness.Board, env *harness.Env) *harness.T {
 	t.Helper()
-	ct := NewT(b, env)
+	ct := harness.NewT(b, env)
 	for _, r := range c.Requires {
 		if !b.Info().HasCap(r) {
 			ct.Skip("needs " + r)
@@ -48,7 +49,7 @@ func runCase(t *testing.T, c Case, b Board, env *Env) *T {
 }
 
 // describe is a case's result for test logs.
-func describe(c Case, ct *T) string {
+func describe(c harness.Case, ct *harness.T) string {
 	var b strings.Builder
 	b.WriteString(c.ID + ": " + string(ct.Status()))
 	if ct.SkipReason() != "" {
@@ -80,8 +81,8 @@ func TestBuiltinOnHealthyFakeBoard(t *testing.T) {
 			for _, c := range cs {
 				ct := runCase(t, c, b, env)
 				switch ct.Status() {
-				case StatusPass:
-				case StatusSkip:
+				case harness.StatusPass:
+				case harness.StatusSkip:
 					if !strings.HasPrefix(c.ID, "sas/kat/") && !allowedSkip[c.ID] {
 						t.Errorf("%s", describe(c, ct))
 					}
@@ -125,7 +126,7 @@ func TestSeededBugsAreDiagnosed(t *testing.T) {
 			failed, named := 0, false
 			for _, c := range cs {
 				ct := runCase(t, c, b, env)
-				if ct.Status() != StatusFail {
+				if ct.Status() != harness.StatusFail {
 					continue
 				}
 				failed++

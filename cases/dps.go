@@ -3,6 +3,7 @@ package cases
 import (
 	"context"
 	"fmt"
+	"github.com/hiltest/hiltest/harness"
 	"net/http"
 	"slices"
 	"strconv"
@@ -28,11 +29,11 @@ const retryAfterTolerance = 300 * time.Millisecond
 var dpsCaps = []string{protocol.CapDPSRegister, protocol.CapDPSConfig, protocol.CapTLSCA, protocol.CapTime}
 
 // dpsCases are the end-to-end DPS registration cases.
-func dpsCases() []Case {
-	c := func(id, title string, run func(context.Context, *T)) Case {
-		return Case{ID: id, Title: title, Requires: dpsCaps, Timeout: 3 * registerTimeout * time.Second, Run: run}
+func dpsCases() []harness.Case {
+	c := func(id, title string, run func(context.Context, *harness.T)) harness.Case {
+		return harness.Case{ID: id, Title: title, Requires: dpsCaps, Timeout: 3 * registerTimeout * time.Second, Run: run}
 	}
-	return []Case{
+	return []harness.Case{
 		c("dps/register/individual-primary", "Every enabled individual enrollment registers with its primary key: assigned, expected hub and device id; captured request matches the reference", runIndividualPrimary),
 		c("dps/register/individual-secondary", "An individual enrollment registers with its secondary key", runIndividualSecondary),
 		c("dps/register/group-primary", "A group member registers with the primary group key (device key derived on the board)", runGroupPrimary),
@@ -66,7 +67,7 @@ type registerResult struct {
 
 // dpsReady checks the bench has a DPS and points the board at it: trust
 // anchor, endpoint, clock.
-func dpsReady(ctx context.Context, t *T) (dpsConfig, int64, bool) {
+func dpsReady(ctx context.Context, t *harness.T) (dpsConfig, int64, bool) {
 	if t.Env == nil || t.Env.DPS.Host == "" {
 		t.Skip("the bench has no DPS")
 		return dpsConfig{}, 0, false
@@ -93,7 +94,7 @@ func dpsReady(ctx context.Context, t *T) (dpsConfig, int64, bool) {
 }
 
 // idScope is the bench DPS's id scope.
-func idScope(t *T) string {
+func idScope(t *harness.T) string {
 	if t.Env.DPS.IDScope != "" {
 		return t.Env.DPS.IDScope
 	}
@@ -101,7 +102,7 @@ func idScope(t *T) string {
 }
 
 // register runs DPS.REGISTER on the board.
-func register(ctx context.Context, t *T, r registration) (*registerResult, bool) {
+func register(ctx context.Context, t *harness.T, r registration) (*registerResult, bool) {
 	cfg, clock, ok := dpsReady(ctx, t)
 	if !ok {
 		return nil, false
@@ -157,7 +158,7 @@ func (r *registerResult) summary() string {
 
 // mockDiagnosis returns the mock DPS's latest diagnosis for the
 // registration since it started, nil without one (or without a mock).
-func mockDiagnosis(t *T, r *registerResult) *mockdps.Diagnosis {
+func mockDiagnosis(t *harness.T, r *registerResult) *mockdps.Diagnosis {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
@@ -172,7 +173,7 @@ func mockDiagnosis(t *T, r *registerResult) *mockdps.Diagnosis {
 
 // capturedRegisters returns the register requests the mock captured for
 // the registration since it started.
-func capturedRegisters(t *T, r *registerResult) []mockdps.Request {
+func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
@@ -196,7 +197,7 @@ func (r registration) deviceKey() (string, error) {
 
 // tokenInputs is how the registration's token should have been made, with
 // the expiry the board used when it is plausible (clock + ttl).
-func (r *registerResult) tokenInputs(t *T, boardSE int64) (tokenInputs, error) {
+func (r *registerResult) tokenInputs(t *harness.T, boardSE int64) (tokenInputs, error) {
 	key, err := r.Registration.deviceKey()
 	if err != nil {
 		return tokenInputs{}, err
@@ -211,7 +212,7 @@ func (r *registerResult) tokenInputs(t *T, boardSE int64) (tokenInputs, error) {
 
 // explainFailure returns the diagnosis of a failed registration: the
 // board's token as the reference sees it, and the mock DPS's diagnosis.
-func explainFailure(t *T, r *registerResult) string {
+func explainFailure(t *harness.T, r *registerResult) string {
 	var parts []string
 	reqs := capturedRegisters(t, r)
 	if len(reqs) > 0 {
@@ -238,23 +239,23 @@ func explainFailure(t *T, r *registerResult) string {
 
 // expectAssigned checks a registration reached "assigned" on one of hubs
 // with the device id, and compares the captured request.
-func expectAssigned(t *T, r *registerResult, hubs []string, deviceID string) {
+func expectAssigned(t *harness.T, r *registerResult, hubs []string, deviceID string) {
 	if r.Status != "assigned" {
-		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s: %s, expected assigned", r.Registration.RegID, r.summary()),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.REGISTER %s: %s, expected assigned", r.Registration.RegID, r.summary()),
 			Diagnosis: explainFailure(t, r)})
 		compareCaptured(t, r)
 		return
 	}
 	if !slices.Contains(hubs, r.Hub) {
-		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s: assigned to hub %q, expected %s", r.Registration.RegID, r.Hub, strings.Join(hubs, " or ")),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.REGISTER %s: assigned to hub %q, expected %s", r.Registration.RegID, r.Hub, strings.Join(hubs, " or ")),
 			Diagnosis: "wrong hub in the result (the board misparsed registrationState.assignedHub?)"})
 	}
 	if r.DeviceID != deviceID {
-		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s: device_id %q, expected %q", r.Registration.RegID, r.DeviceID, deviceID),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.REGISTER %s: device_id %q, expected %q", r.Registration.RegID, r.DeviceID, deviceID),
 			Diagnosis: "wrong device id in the result (the board misparsed registrationState.deviceId?)"})
 	}
 	if r.Op == "" {
-		t.Fail(Failure{Message: "DPS.REGISTER answered no op (operation id)"})
+		t.Fail(harness.Failure{Message: "DPS.REGISTER answered no op (operation id)"})
 	}
 	checkRegistrationState(t, r)
 	compareCaptured(t, r)
@@ -263,7 +264,7 @@ func expectAssigned(t *T, r *registerResult, hubs []string, deviceID string) {
 // checkRegistrationState asks the mock DPS, with the reference client, for
 // the registration's state (device registration status lookup) and checks
 // the board reported the hub and device id the DPS assigned.
-func checkRegistrationState(t *T, r *registerResult) {
+func checkRegistrationState(t *harness.T, r *registerResult) {
 	m := t.Env.DPS.Mock
 	if m == nil {
 		return
@@ -287,7 +288,7 @@ func checkRegistrationState(t *T, r *registerResult) {
 		return
 	}
 	if st.AssignedHub != r.Hub || st.DeviceID != r.DeviceID {
-		t.Fail(Failure{Message: fmt.Sprintf("the board reported hub %q device %q; the mock DPS assigned hub %q device %q",
+		t.Fail(harness.Failure{Message: fmt.Sprintf("the board reported hub %q device %q; the mock DPS assigned hub %q device %q",
 			r.Hub, r.DeviceID, st.AssignedHub, st.DeviceID), Diagnosis: "the board misparsed the registration result"})
 	}
 }
@@ -295,14 +296,14 @@ func checkRegistrationState(t *T, r *registerResult) {
 // compareCaptured compares the register request the mock DPS captured from
 // the board with the reference's, in canonical form. With several
 // candidates (another board registering the same id) one must match.
-func compareCaptured(t *T, r *registerResult) {
+func compareCaptured(t *harness.T, r *registerResult) {
 	if t.Env.DPS.Mock == nil {
 		t.Logf("no mock DPS: the register request on the wire is not compared")
 		return
 	}
 	reqs := capturedRegisters(t, r)
 	if len(reqs) == 0 {
-		t.Fail(Failure{Message: fmt.Sprintf("the mock DPS received no register request for %s", r.Registration.RegID),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("the mock DPS received no register request for %s", r.Registration.RegID),
 			Diagnosis: "the board did not send the register request (TLS or connection problem?)"})
 		return
 	}
@@ -321,7 +322,7 @@ func compareCaptured(t *T, r *registerResult) {
 	compareRequest(t, "captured DPS.REGISTER", q.Raw, in, r.Config, nil)
 }
 
-func capturedInputs(t *T, r *registerResult, raw []byte) (tokenInputs, bool) {
+func capturedInputs(t *harness.T, r *registerResult, raw []byte) (tokenInputs, bool) {
 	se := int64(0)
 	if c, err := reference.ParseRequest(raw); err == nil {
 		if a, ok := c.Header("Authorization"); ok {
@@ -339,7 +340,7 @@ func capturedInputs(t *T, r *registerResult, raw []byte) (tokenInputs, bool) {
 }
 
 // requestMatches reports whether raw is, in canonical form, the reference's request.
-func requestMatches(_ *T, raw []byte, in tokenInputs, cfg dpsConfig) bool {
+func requestMatches(_ *harness.T, raw []byte, in tokenInputs, cfg dpsConfig) bool {
 	ref, err := referenceSAS(in)
 	if err != nil {
 		return false
@@ -355,7 +356,7 @@ func requestMatches(_ *T, raw []byte, in tokenInputs, cfg dpsConfig) bool {
 }
 
 // enabledIndividuals returns the enabled individual enrollments.
-func enabledIndividuals(t *T) []mockdps.IndividualEnrollment {
+func enabledIndividuals(t *harness.T) []mockdps.IndividualEnrollment {
 	var out []mockdps.IndividualEnrollment
 	for _, e := range t.Env.DPS.Enrollments.Individual {
 		if !e.Disabled {
@@ -367,7 +368,7 @@ func enabledIndividuals(t *T) []mockdps.IndividualEnrollment {
 
 // memberID is a registration id for this board in an enrollment group,
 // distinct per board so that boards on one bench do not share a device.
-func memberID(t *T, suffix string) string {
+func memberID(t *harness.T, suffix string) string {
 	var b strings.Builder
 	b.WriteString("hiltest-")
 	for _, c := range strings.ToLower(t.Board.Name()) {
@@ -393,7 +394,7 @@ func individualDeviceID(e mockdps.IndividualEnrollment) string {
 	return e.RegistrationID
 }
 
-func runIndividualPrimary(ctx context.Context, t *T) {
+func runIndividualPrimary(ctx context.Context, t *harness.T) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -411,7 +412,7 @@ func runIndividualPrimary(ctx context.Context, t *T) {
 	}
 }
 
-func runIndividualSecondary(ctx context.Context, t *T) {
+func runIndividualSecondary(ctx context.Context, t *harness.T) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -429,7 +430,7 @@ func runIndividualSecondary(ctx context.Context, t *T) {
 }
 
 // enabledGroup returns the first enabled group (with a secondary key when asked).
-func enabledGroup(t *T, secondary bool) (mockdps.GroupEnrollment, bool) {
+func enabledGroup(t *harness.T, secondary bool) (mockdps.GroupEnrollment, bool) {
 	for _, g := range t.Env.DPS.Enrollments.Groups {
 		if !g.Disabled && (!secondary || g.SecondaryKey != "") {
 			return g, true
@@ -438,7 +439,7 @@ func enabledGroup(t *T, secondary bool) (mockdps.GroupEnrollment, bool) {
 	return mockdps.GroupEnrollment{}, false
 }
 
-func runGroup(ctx context.Context, t *T, secondary bool) {
+func runGroup(ctx context.Context, t *harness.T, secondary bool) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -461,15 +462,15 @@ func runGroup(ctx context.Context, t *T, secondary bool) {
 	expectAssigned(t, r, g.Hubs, r.Registration.RegID)
 }
 
-func runGroupPrimary(ctx context.Context, t *T)   { runGroup(ctx, t, false) }
-func runGroupSecondary(ctx context.Context, t *T) { runGroup(ctx, t, true) }
+func runGroupPrimary(ctx context.Context, t *harness.T)   { runGroup(ctx, t, false) }
+func runGroupSecondary(ctx context.Context, t *harness.T) { runGroup(ctx, t, true) }
 
 // expectDisabled checks a registration of a disabled enrollment: the
 // device authenticates but is not assigned; DPS answers status "disabled".
-func expectDisabled(t *T, r *registerResult) {
+func expectDisabled(t *harness.T, r *registerResult) {
 	if r.Status == "disabled" {
 		if d := mockDiagnosis(t, r); d != nil && d.Cause != mockdps.CauseDisabled {
-			t.Fail(Failure{Message: fmt.Sprintf("status disabled, but the mock DPS diagnosed %s: %s", d.Cause, d.Message)})
+			t.Fail(harness.Failure{Message: fmt.Sprintf("status disabled, but the mock DPS diagnosed %s: %s", d.Cause, d.Message)})
 		}
 		return
 	}
@@ -477,11 +478,11 @@ func expectDisabled(t *T, r *registerResult) {
 	if r.Status == "assigned" {
 		diag = "a disabled enrollment was assigned"
 	}
-	t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER %s (disabled enrollment): %s, expected status disabled", r.Registration.RegID, r.summary()),
+	t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.REGISTER %s (disabled enrollment): %s, expected status disabled", r.Registration.RegID, r.summary()),
 		Diagnosis: diag})
 }
 
-func runDisabledIndividual(ctx context.Context, t *T) {
+func runDisabledIndividual(ctx context.Context, t *harness.T) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -496,7 +497,7 @@ func runDisabledIndividual(ctx context.Context, t *T) {
 	t.Skip("no disabled individual enrollment")
 }
 
-func runDisabledGroup(ctx context.Context, t *T) {
+func runDisabledGroup(ctx context.Context, t *harness.T) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -520,7 +521,7 @@ func wrongKeyFor(e mockdps.IndividualEnrollment) string {
 	return k
 }
 
-func runWrongKey(ctx context.Context, t *T) {
+func runWrongKey(ctx context.Context, t *harness.T) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -535,7 +536,7 @@ func runWrongKey(ctx context.Context, t *T) {
 		return
 	}
 	if r.Status != "failed" || !slices.Contains(r.HTTP, "401") || r.ErrorCode != "401002" {
-		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER with a wrong key: %s, expected status=failed, http 401, error_code=401002", r.summary()),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.REGISTER with a wrong key: %s, expected status=failed, http 401, error_code=401002", r.summary()),
 			Diagnosis: wrongKeyCause(r)})
 	}
 	if t.Env.DPS.Mock == nil {
@@ -544,10 +545,10 @@ func runWrongKey(ctx context.Context, t *T) {
 	d := mockDiagnosis(t, r)
 	switch {
 	case d == nil:
-		t.Fail(Failure{Message: "the mock DPS recorded no diagnosis for the wrong-key registration",
+		t.Fail(harness.Failure{Message: "the mock DPS recorded no diagnosis for the wrong-key registration",
 			Diagnosis: "the register request did not reach the mock DPS"})
 	case d.Cause != mockdps.CauseWrongKey:
-		t.Fail(Failure{Message: fmt.Sprintf("the mock DPS diagnosed %s (%s), expected %s", d.Cause, d.Message, mockdps.CauseWrongKey),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("the mock DPS diagnosed %s (%s), expected %s", d.Cause, d.Message, mockdps.CauseWrongKey),
 			Diagnosis: "the board's token is wrong in another way than the key: " + explainFailure(t, r)})
 	default:
 		t.Logf("mock DPS: %s", d.String())
@@ -569,7 +570,7 @@ func wrongKeyCause(r *registerResult) string {
 	return fmt.Sprintf("error_code %s instead of 401002", r.ErrorCode)
 }
 
-func runRetryAfter(ctx context.Context, t *T) {
+func runRetryAfter(ctx context.Context, t *harness.T) {
 	if !dpsAvailable(t) {
 		return
 	}
@@ -587,7 +588,7 @@ func runRetryAfter(ctx context.Context, t *T) {
 		return
 	}
 	if r.Status != "assigned" {
-		t.Fail(Failure{Message: fmt.Sprintf("DPS.REGISTER: %s, expected assigned", r.summary()), Diagnosis: explainFailure(t, r)})
+		t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.REGISTER: %s, expected assigned", r.summary()), Diagnosis: explainFailure(t, r)})
 		return
 	}
 	// The board's exchanges as the mock saw them, in order.
@@ -603,7 +604,7 @@ func runRetryAfter(ctx context.Context, t *T) {
 // checkPolling checks that after each 202 the next request came no
 // earlier than the Retry-After of that response. retryAfter are the
 // Retry-After values of the 202 answers, in order (the board's report).
-func checkPolling(t *T, seq []mockdps.Request, retryAfter []string) {
+func checkPolling(t *harness.T, seq []mockdps.Request, retryAfter []string) {
 	n202 := 0
 	for i := 0; i+1 < len(seq); i++ {
 		if seq[i].Status != http.StatusAccepted {
@@ -622,7 +623,7 @@ func checkPolling(t *T, seq []mockdps.Request, retryAfter []string) {
 		want := time.Duration(ra) * time.Second
 		t.Logf("%s %s -> 202 Retry-After %d; next request %.2f s later", seq[i].Method, seq[i].RequestURI, ra, gap.Seconds())
 		if gap+retryAfterTolerance < want {
-			t.Fail(Failure{Message: fmt.Sprintf("polled %.2f s after a 202 with Retry-After: %d", gap.Seconds(), ra),
+			t.Fail(harness.Failure{Message: fmt.Sprintf("polled %.2f s after a 202 with Retry-After: %d", gap.Seconds(), ra),
 				Diagnosis: "ignores Retry-After"})
 			return
 		}
@@ -633,7 +634,7 @@ func checkPolling(t *T, seq []mockdps.Request, retryAfter []string) {
 }
 
 // dpsAvailable skips the case when the bench has no DPS.
-func dpsAvailable(t *T) bool {
+func dpsAvailable(t *harness.T) bool {
 	if t.Env == nil || t.Env.DPS.Host == "" {
 		t.Skip("the bench has no DPS")
 		return false

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/hiltest/hiltest/harness"
 	"io"
 	"net/http"
 	"slices"
@@ -54,14 +55,14 @@ func newFakeBoard(name string, d reference.Dialect, bugs ...string) *fakeBoard {
 
 func (b *fakeBoard) Name() string { return b.name }
 
-func (b *fakeBoard) Info() BoardInfo {
-	return BoardInfo{Proto: 1, Firmware: "fake-agent", FirmwareVersion: "0.1.0", Board: "fake", Chip: "ESP32",
+func (b *fakeBoard) Info() harness.BoardInfo {
+	return harness.BoardInfo{Proto: 1, Firmware: "fake-agent", FirmwareVersion: "0.1.0", Board: "fake", Chip: "ESP32",
 		MAC: "24:0A:C4:00:00:01", MaxFrame: 1024, BlobMax: 8192, Dialect: string(b.dialect),
 		Caps: []string{"ping", "reset", "time", "derive", "sas", "dps.request", "dps.register", "tls.ca", "net.wifi", "dps.config", "blob"}}
 }
 
-func (b *fakeBoard) Reset(context.Context) error { return nil }
-func (b *fakeBoard) TakeOutput() []LogLine       { return nil }
+func (b *fakeBoard) Reset(context.Context) error   { return nil }
+func (b *fakeBoard) TakeOutput() []harness.LogLine { return nil }
 
 var fakeArgs = map[string][]string{
 	protocol.VerbPing:        {"data"},
@@ -418,4 +419,3 @@ func (b *fakeBoard) register(ctx context.Context, a map[string]string) (*protoco
 	}
 	return protocol.NewOK(1, verb, res...), nil
 }
-

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hiltest/hiltest/harness"
 	"io/fs"
 	"os"
 	"path"
@@ -109,7 +110,7 @@ func (e *FileError) Error() string {
 // returns its cases. Files are validated as a whole: every problem is
 // reported, each as "file:line: message" (see FileError), joined into one
 // error. Case ids must be unique across the directory.
-func Load(dir string) ([]Case, error) {
+func Load(dir string) ([]harness.Case, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load cases: %w", err)
@@ -131,7 +132,7 @@ func Load(dir string) ([]Case, error) {
 
 // loadFiles parses the named files of fsys; prefix is joined to the names in
 // error messages.
-func loadFiles(fsys fs.FS, names []string, prefix string) ([]Case, error) {
+func loadFiles(fsys fs.FS, names []string, prefix string) ([]harness.Case, error) {
 	sort.Strings(names)
 	var (
 		errs []error
@@ -166,7 +167,7 @@ func loadFiles(fsys fs.FS, names []string, prefix string) ([]Case, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	out := make([]Case, 0, len(vs))
+	out := make([]harness.Case, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, v.toCase())
 	}
@@ -174,7 +175,7 @@ func loadFiles(fsys fs.FS, names []string, prefix string) ([]Case, error) {
 }
 
 // builtinVectors returns the cases of the embedded case files.
-func builtinVectors() ([]Case, error) {
+func builtinVectors() ([]harness.Case, error) {
 	entries, err := fs.ReadDir(builtinData, "data")
 	if err != nil {
 		return nil, fmt.Errorf("built-in cases: %w", err)
@@ -197,12 +198,12 @@ func builtinVectors() ([]Case, error) {
 }
 
 // ParseFile parses one case file's contents; name is used in errors.
-func ParseFile(name string, data []byte) ([]Case, error) {
+func ParseFile(name string, data []byte) ([]harness.Case, error) {
 	vs, err := parseCaseFile(name, data)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Case, 0, len(vs))
+	out := make([]harness.Case, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, v.toCase())
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/hiltest/hiltest/harness"
 	"math/big"
 	"math/rand/v2"
 	"net"
@@ -36,8 +37,8 @@ const minBlobMax = 8192
 const hostMaxFrame = protocol.DefaultMaxFrame
 
 // protocolCases are the wire-protocol conformance cases.
-func protocolCases() []Case {
-	return []Case{
+func protocolCases() []harness.Case {
+	return []harness.Case{
 		{ID: "proto/hello", Title: "HELLO fields present and well-formed (proto, fw, board, chip, mac, max, blob_max, dialect, caps)", Run: runHello},
 		{ID: "proto/dialect-declared", Title: "The dialect the board reports in HELLO is the one the bench declares", Run: runDialectDeclared},
 		{ID: "proto/ping", Title: "PING echoes text, every byte value and an empty value", Requires: []string{protocol.CapPing}, Run: runPing},
@@ -56,14 +57,14 @@ func protocolCases() []Case {
 	}
 }
 
-func runHello(_ context.Context, t *T) {
+func runHello(_ context.Context, t *harness.T) {
 	in := t.Board.Info()
 	t.Output("firmware", in.Firmware+" "+in.FirmwareVersion)
 	t.Output("mac", in.MAC)
 	t.Output("caps", strings.Join(in.Caps, ","))
 	t.Output("dialect", in.Dialect)
 	bad := func(field, got, want string) {
-		t.Fail(Failure{Message: fmt.Sprintf("HELLO %s=%q: %s", field, got, want), Diagnosis: "malformed handshake (protocol/PROTOCOL.md §2, §4 HELLO)"})
+		t.Fail(harness.Failure{Message: fmt.Sprintf("HELLO %s=%q: %s", field, got, want), Diagnosis: "malformed handshake (protocol/PROTOCOL.md §2, §4 HELLO)"})
 	}
 	if in.Proto != protocol.Version {
 		bad("proto", strconv.Itoa(in.Proto), fmt.Sprintf("expected %d", protocol.Version))
@@ -104,7 +105,7 @@ func runHello(_ context.Context, t *T) {
 	}
 }
 
-func runDialectDeclared(_ context.Context, t *T) {
+func runDialectDeclared(_ context.Context, t *harness.T) {
 	in := t.Board.Info()
 	declared := ""
 	if t.Env != nil {
@@ -115,20 +116,20 @@ func runDialectDeclared(_ context.Context, t *T) {
 		return
 	}
 	if in.Dialect != declared {
-		t.Fail(Failure{Message: fmt.Sprintf("the board reports dialect %q in HELLO, the bench declares %q", in.Dialect, declared),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("the board reports dialect %q in HELLO, the bench declares %q", in.Dialect, declared),
 			Diagnosis: "wrong dialect: the bench file and the firmware disagree (tokens are compared in the declared dialect)"})
 	}
 }
 
 // ping sends PING data=payload and checks the echo.
-func ping(ctx context.Context, t *T, what string, payload []byte) {
+func ping(ctx context.Context, t *harness.T, what string, payload []byte) {
 	f, ok := mustCall(ctx, t, protocol.VerbPing, protocol.Bytes("data", payload))
 	if !ok {
 		return
 	}
 	got, _ := f.Get("data")
 	if d := reference.FirstDivergence(payload, got); d != nil {
-		t.Fail(Failure{Message: fmt.Sprintf("PING %s (%d bytes): echo %s", what, len(payload), d), Divergence: d,
+		t.Fail(harness.Failure{Message: fmt.Sprintf("PING %s (%d bytes): echo %s", what, len(payload), d), Divergence: d,
 			Diagnosis: pingCause(payload, got)})
 	}
 }
@@ -151,7 +152,7 @@ func pingCause(sent, got []byte) string {
 	return "echo differs from the data sent"
 }
 
-func runPing(ctx context.Context, t *T) {
+func runPing(ctx context.Context, t *harness.T) {
 	ping(ctx, t, "text", []byte("hello board"))
 	all := make([]byte, 256)
 	for i := range all {
@@ -164,7 +165,7 @@ func runPing(ctx context.Context, t *T) {
 
 // frameLimit is the maximum frame length in use: the smaller of the
 // board's and the host's.
-func frameLimit(t *T) int {
+func frameLimit(t *harness.T) int {
 	m := t.Board.Info().MaxFrame
 	if m <= 0 || m > hostMaxFrame {
 		m = hostMaxFrame
@@ -188,13 +189,13 @@ func filler(n int, seed uint64) []byte {
 	return b
 }
 
-func runPingMaxFrame(ctx context.Context, t *T) {
+func runPingMaxFrame(ctx context.Context, t *harness.T) {
 	n := frameLimit(t) - pingOverhead - 1
 	t.Logf("max frame %d: PING with %d bytes of data", frameLimit(t), n)
 	ping(ctx, t, "just under the maximum frame", filler(n, 1))
 }
 
-func runPingOverMax(ctx context.Context, t *T) {
+func runPingOverMax(ctx context.Context, t *harness.T) {
 	n := 2 * frameLimit(t)
 	if in := t.Board.Info(); in.HasCap(protocol.CapBlob) && in.BlobMax > 0 && n > in.BlobMax {
 		n = in.BlobMax
@@ -206,7 +207,7 @@ func runPingOverMax(ctx context.Context, t *T) {
 	case err == nil:
 		got, _ := f.Get("data")
 		if d := reference.FirstDivergence(payload, got); d != nil {
-			t.Fail(Failure{Message: fmt.Sprintf("PING over the maximum frame (%d bytes): echo %s", n, d), Divergence: d,
+			t.Fail(harness.Failure{Message: fmt.Sprintf("PING over the maximum frame (%d bytes): echo %s", n, d), Divergence: d,
 				Diagnosis: pingCause(payload, got)})
 			return
 		}
@@ -214,7 +215,7 @@ func runPingOverMax(ctx context.Context, t *T) {
 	case errors.As(err, &remote) && remote.Code == protocol.CodeTooLong:
 		t.Logf("refused with TOO_LONG: %s", remote.Message)
 	case errors.As(err, &remote):
-		t.Fail(Failure{Message: fmt.Sprintf("PING over the maximum frame: ERR %s: %s", remote.Code, remote.Message),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("PING over the maximum frame: ERR %s: %s", remote.Code, remote.Message),
 			Diagnosis: "an over-long frame must be refused with TOO_LONG (or its value carried by blobs)"})
 	case errors.Is(err, protocol.ErrTooLong):
 		t.Logf("refused by the session: %v", err)
@@ -223,7 +224,7 @@ func runPingOverMax(ctx context.Context, t *T) {
 	}
 }
 
-func runPingChunked(ctx context.Context, t *T) {
+func runPingChunked(ctx context.Context, t *harness.T) {
 	n := 3 * frameLimit(t)
 	if bm := t.Board.Info().BlobMax; bm > 0 && n > bm {
 		n = bm
@@ -237,7 +238,7 @@ func runPingChunked(ctx context.Context, t *T) {
 	ping(ctx, t, "larger than a frame", payload)
 }
 
-func runBlobPutGet(ctx context.Context, t *T) {
+func runBlobPutGet(ctx context.Context, t *harness.T) {
 	const name = "hiltest"
 	data := filler(600, 4)
 	data[0], data[1], data[599] = 0, '%', 0xFF
@@ -248,7 +249,7 @@ func runBlobPutGet(ctx context.Context, t *T) {
 			return
 		}
 		if l, err := f.Int("len"); err != nil || l != int64(part.end) {
-			t.Fail(Failure{Message: fmt.Sprintf("BLOB.PUT off=%d: len=%s, expected %d", part.off, f.String("len"), part.end),
+			t.Fail(harness.Failure{Message: fmt.Sprintf("BLOB.PUT off=%d: len=%s, expected %d", part.off, f.String("len"), part.end),
 				Diagnosis: "BLOB.PUT must answer the number of bytes the blob holds"})
 		}
 	}
@@ -259,7 +260,7 @@ func runBlobPutGet(ctx context.Context, t *T) {
 			return
 		}
 		if total, err := f.Int("total"); err != nil || total != int64(len(data)) {
-			t.Fail(Failure{Message: fmt.Sprintf("BLOB.GET total=%s, expected %d", f.String("total"), len(data))})
+			t.Fail(harness.Failure{Message: fmt.Sprintf("BLOB.GET total=%s, expected %d", f.String("total"), len(data))})
 			return
 		}
 		piece, _ := f.Get("data")
@@ -267,13 +268,13 @@ func runBlobPutGet(ctx context.Context, t *T) {
 			break
 		}
 		if len(piece) > 256 {
-			t.Fail(Failure{Message: fmt.Sprintf("BLOB.GET max=256 returned %d bytes", len(piece)), Diagnosis: "BLOB.GET ignores max"})
+			t.Fail(harness.Failure{Message: fmt.Sprintf("BLOB.GET max=256 returned %d bytes", len(piece)), Diagnosis: "BLOB.GET ignores max"})
 			return
 		}
 		got = append(got, piece...)
 	}
 	if d := reference.FirstDivergence(data, got); d != nil {
-		t.Fail(Failure{Message: "blob content " + d.String(), Divergence: d, Diagnosis: pingCause(data, got)})
+		t.Fail(harness.Failure{Message: "blob content " + d.String(), Divergence: d, Diagnosis: pingCause(data, got)})
 	}
 }
 
@@ -303,7 +304,7 @@ func certBundle(n int) ([]byte, error) {
 	return out, nil
 }
 
-func runTLSCAChunked(ctx context.Context, t *T) {
+func runTLSCAChunked(ctx context.Context, t *harness.T) {
 	limit := frameLimit(t)
 	n := 1
 	var bundle []byte
@@ -327,7 +328,7 @@ func runTLSCAChunked(ctx context.Context, t *T) {
 	f, ok := mustCall(ctx, t, protocol.VerbTLSCA, protocol.Bytes("pem", bundle))
 	if ok {
 		if got, err := f.Int("certs"); err != nil || got != int64(n) {
-			t.Fail(Failure{Message: fmt.Sprintf("TLS.CA with %d certificates (%d bytes) answered certs=%s", n, len(bundle), f.String("certs")),
+			t.Fail(harness.Failure{Message: fmt.Sprintf("TLS.CA with %d certificates (%d bytes) answered certs=%s", n, len(bundle), f.String("certs")),
 				Diagnosis: "the bundle was cut or not parsed whole"})
 		}
 	}
@@ -335,13 +336,13 @@ func runTLSCAChunked(ctx context.Context, t *T) {
 }
 
 // restoreCA loads the bench DPS's trust anchor again after a case changed it.
-func restoreCA(ctx context.Context, t *T) {
+func restoreCA(ctx context.Context, t *harness.T) {
 	if t.Env != nil && len(t.Env.DPS.CAPEM) > 0 {
 		mustCall(ctx, t, protocol.VerbTLSCA, protocol.Bytes("pem", t.Env.DPS.CAPEM))
 	}
 }
 
-func runTLSCABad(ctx context.Context, t *T) {
+func runTLSCABad(ctx context.Context, t *harness.T) {
 	f, remote, ok := call(ctx, t, protocol.VerbTLSCA, protocol.String("pem", "this is not a certificate"))
 	if !ok {
 		return
@@ -349,7 +350,7 @@ func runTLSCABad(ctx context.Context, t *T) {
 	checkError(t, protocol.VerbTLSCA, f, remote, protocol.CodeBadArg, "pem")
 }
 
-func runTimeRoundTrip(ctx context.Context, t *T) {
+func runTimeRoundTrip(ctx context.Context, t *harness.T) {
 	set, ok := setClock(ctx, t)
 	if !ok {
 		return
@@ -362,13 +363,13 @@ func runTimeRoundTrip(ctx context.Context, t *T) {
 	after := now(t).Unix()
 	switch {
 	case err != nil:
-		t.Fail(Failure{Message: err.Error()})
+		t.Fail(harness.Failure{Message: err.Error()})
 	case got < set || got > after+2:
-		t.Fail(Failure{Message: fmt.Sprintf("TIME.GET unix=%d after TIME.SET unix=%d (bench clock now %d)", got, set, after),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("TIME.GET unix=%d after TIME.SET unix=%d (bench clock now %d)", got, set, after),
 			Diagnosis: timeCause(got, set)})
 	}
 	if f.String("set") != "1" {
-		t.Fail(Failure{Message: fmt.Sprintf("TIME.GET set=%s after TIME.SET, expected 1", f.String("set")),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("TIME.GET set=%s after TIME.SET, expected 1", f.String("set")),
 			Diagnosis: "the board does not remember that its clock was set"})
 	}
 	t.Output("unix", strconv.FormatInt(got, 10))
@@ -384,7 +385,7 @@ func timeCause(got, set int64) string {
 	return fmt.Sprintf("the clock runs %d s ahead of the time set", got-set)
 }
 
-func runUnknownVerb(ctx context.Context, t *T) {
+func runUnknownVerb(ctx context.Context, t *harness.T) {
 	f, remote, ok := call(ctx, t, "HILTEST.NO_SUCH_VERB")
 	if !ok {
 		return
@@ -392,7 +393,7 @@ func runUnknownVerb(ctx context.Context, t *T) {
 	checkError(t, "HILTEST.NO_SUCH_VERB", f, remote, protocol.CodeUnknownVerb, "")
 }
 
-func runUnknownArg(ctx context.Context, t *T) {
+func runUnknownArg(ctx context.Context, t *harness.T) {
 	f, remote, ok := call(ctx, t, protocol.VerbPing, protocol.String("data", "x"), protocol.String("bogus", "1"))
 	if !ok {
 		return
@@ -400,7 +401,7 @@ func runUnknownArg(ctx context.Context, t *T) {
 	checkError(t, protocol.VerbPing, f, remote, protocol.CodeBadArg, "bogus")
 }
 
-func runDPSConfig(ctx context.Context, t *T) {
+func runDPSConfig(ctx context.Context, t *harness.T) {
 	want := dpsConfig{Host: "dps.hiltest.example", Port: 8443, APIVersion: "2019-03-31"}
 	if _, ok := configureDPS(ctx, t, want); !ok {
 		return
@@ -415,7 +416,7 @@ func runDPSConfig(ctx context.Context, t *T) {
 
 // restoreDPSConfig points the board at the bench's DPS again, or at the
 // protocol defaults without one.
-func restoreDPSConfig(ctx context.Context, t *T) {
+func restoreDPSConfig(ctx context.Context, t *harness.T) {
 	c := dpsConfig{Host: reference.DefaultEndpoint, Port: 443, APIVersion: reference.DefaultAPIVersion}
 	if t.Env != nil && t.Env.DPS.Host != "" {
 		c = dpsConfig{Host: t.Env.DPS.Host, Port: t.Env.DPS.Port, APIVersion: t.Env.DPS.APIVersion}
@@ -426,11 +427,11 @@ func restoreDPSConfig(ctx context.Context, t *T) {
 	configureDPS(ctx, t, c)
 }
 
-func runReset(ctx context.Context, t *T) {
+func runReset(ctx context.Context, t *harness.T) {
 	_, err := t.Board.Call(ctx, protocol.VerbReset)
 	var remote *protocol.RemoteError
 	if errors.As(err, &remote) {
-		t.Fail(Failure{Message: fmt.Sprintf("RESET answered ERR %s: %s", remote.Code, remote.Message)})
+		t.Fail(harness.Failure{Message: fmt.Sprintf("RESET answered ERR %s: %s", remote.Code, remote.Message)})
 		return
 	}
 	if err != nil {
@@ -472,7 +473,7 @@ func runReset(ctx context.Context, t *T) {
 	restoreCA(ctx, t)
 }
 
-func runNetWiFi(ctx context.Context, t *T) {
+func runNetWiFi(ctx context.Context, t *harness.T) {
 	f, ok := mustCall(ctx, t, protocol.VerbNetWiFi, protocol.String("ssid", "hiltest"), protocol.String("password", ""),
 		protocol.Int("timeout", 20))
 	if !ok || !requireResults(t, f, "ip") {
@@ -481,6 +482,6 @@ func runNetWiFi(ctx context.Context, t *T) {
 	ip := f.String("ip")
 	t.Output("ip", ip)
 	if net.ParseIP(ip) == nil {
-		t.Fail(Failure{Message: fmt.Sprintf("NET.WIFI ip=%q is not an IP address", ip)})
+		t.Fail(harness.Failure{Message: fmt.Sprintf("NET.WIFI ip=%q is not an IP address", ip)})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hiltest/hiltest/harness"
 	"slices"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ const clockSetEpoch = 946684800
 // bench declares for it, else the one it reported in HELLO (protocol/PROTOCOL.md
 // §2). from says which, for messages ("the bench declared", "the board
 // reported in HELLO").
-func boardDialect(t *T) (d reference.Dialect, from string, err error) {
+func boardDialect(t *harness.T) (d reference.Dialect, from string, err error) {
 	if t.Env != nil && t.Env.Declared.Dialect != "" {
 		d, err := reference.ParseDialect(t.Env.Declared.Dialect)
 		if err != nil {
@@ -40,7 +41,7 @@ func boardDialect(t *T) (d reference.Dialect, from string, err error) {
 }
 
 // now returns the bench clock.
-func now(t *T) time.Time {
+func now(t *harness.T) time.Time {
 	if t.Env != nil && t.Env.Now != nil {
 		return t.Env.Now()
 	}
@@ -50,7 +51,7 @@ func now(t *T) time.Time {
 // call sends a request. It returns the answer, or the board's ERR as a
 // *protocol.RemoteError; any other error (timeout, reset, lost board) is
 // recorded with t.Error and ok is false: the case cannot go on.
-func call(ctx context.Context, t *T, verb string, args ...protocol.Arg) (f *protocol.Frame, remote *protocol.RemoteError, ok bool) {
+func call(ctx context.Context, t *harness.T, verb string, args ...protocol.Arg) (f *protocol.Frame, remote *protocol.RemoteError, ok bool) {
 	f, err := t.Board.Call(ctx, verb, args...)
 	if err == nil {
 		return f, nil, true
@@ -63,13 +64,13 @@ func call(ctx context.Context, t *T, verb string, args ...protocol.Arg) (f *prot
 }
 
 // mustCall is call where an ERR answer is a failure too.
-func mustCall(ctx context.Context, t *T, verb string, args ...protocol.Arg) (*protocol.Frame, bool) {
+func mustCall(ctx context.Context, t *harness.T, verb string, args ...protocol.Arg) (*protocol.Frame, bool) {
 	f, remote, ok := call(ctx, t, verb, args...)
 	if !ok {
 		return nil, false
 	}
 	if remote != nil {
-		t.Fail(Failure{Message: fmt.Sprintf("%s answered ERR %s: %s%s", verb, remote.Code, remote.Message, errArg(remote))})
+		t.Fail(harness.Failure{Message: fmt.Sprintf("%s answered ERR %s: %s%s", verb, remote.Code, remote.Message, errArg(remote))})
 		return nil, false
 	}
 	return f, true
@@ -85,18 +86,18 @@ func errArg(e *protocol.RemoteError) string {
 
 // checkError checks an answer against an expected ERR code (and argument).
 // It reports whether the board answered as expected.
-func checkError(t *T, verb string, f *protocol.Frame, remote *protocol.RemoteError, code protocol.Code, arg string) bool {
+func checkError(t *harness.T, verb string, f *protocol.Frame, remote *protocol.RemoteError, code protocol.Code, arg string) bool {
 	want := string(code)
 	if arg != "" {
 		want += " arg=" + arg
 	}
 	if remote == nil {
-		t.Fail(Failure{Message: fmt.Sprintf("%s answered OK (%s), expected ERR %s", verb, redactedArgs(f), want),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("%s answered OK (%s), expected ERR %s", verb, redactedArgs(f), want),
 			Diagnosis: "the board accepted an invalid request"})
 		return false
 	}
 	if remote.Code != code {
-		t.Fail(Failure{Message: fmt.Sprintf("%s answered ERR %s, expected %s", verb, remote.Code, want),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("%s answered ERR %s, expected %s", verb, remote.Code, want),
 			Diagnosis: fmt.Sprintf("wrong error code %s for this request", remote.Code)})
 		return false
 	}
@@ -107,7 +108,7 @@ func checkError(t *T, verb string, f *protocol.Frame, remote *protocol.RemoteErr
 		} else {
 			got = "arg=" + got
 		}
-		t.Fail(Failure{Message: fmt.Sprintf("%s answered ERR %s with %s, expected arg=%s", verb, remote.Code, got, arg),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("%s answered ERR %s with %s, expected arg=%s", verb, remote.Code, got, arg),
 			Diagnosis: "the error names the wrong argument"})
 		return false
 	}
@@ -134,7 +135,7 @@ func redactedArgs(f *protocol.Frame) string {
 }
 
 // requireResults fails the case when results are missing from an answer.
-func requireResults(t *T, f *protocol.Frame, keys ...string) bool {
+func requireResults(t *harness.T, f *protocol.Frame, keys ...string) bool {
 	var missing []string
 	for _, k := range keys {
 		if !f.Has(k) {
@@ -142,7 +143,7 @@ func requireResults(t *T, f *protocol.Frame, keys ...string) bool {
 		}
 	}
 	if len(missing) > 0 {
-		t.Fail(Failure{Message: fmt.Sprintf("%s answer lacks %s", f.Verb, strings.Join(missing, ", ")),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("%s answer lacks %s", f.Verb, strings.Join(missing, ", ")),
 			Diagnosis: "results missing from the answer (protocol/PROTOCOL.md §4)"})
 		return false
 	}
@@ -151,12 +152,12 @@ func requireResults(t *T, f *protocol.Frame, keys ...string) bool {
 
 // compare records a failure when got differs from expected and returns the
 // divergence (nil when equal).
-func compare(t *T, what string, expected, got string, secret bool, diagnosis string) *reference.Divergence {
+func compare(t *harness.T, what string, expected, got string, secret bool, diagnosis string) *reference.Divergence {
 	d := reference.FirstDivergence([]byte(expected), []byte(got))
 	if d == nil {
 		return nil
 	}
-	t.Fail(Failure{Message: what + " " + d.String(), Diagnosis: diagnosis, Divergence: d, Secret: secret})
+	t.Fail(harness.Failure{Message: what + " " + d.String(), Diagnosis: diagnosis, Divergence: d, Secret: secret})
 	return d
 }
 
@@ -173,14 +174,14 @@ func withCaps(base []string, extra ...string) []string {
 
 // setClock sets the board's clock to the bench's time (TIME.SET), so that
 // expiries computed from a ttl are comparable. It returns the time set.
-func setClock(ctx context.Context, t *T) (int64, bool) {
+func setClock(ctx context.Context, t *harness.T) (int64, bool) {
 	n := now(t).Unix()
 	f, ok := mustCall(ctx, t, protocol.VerbTimeSet, protocol.Int("unix", n))
 	if !ok {
 		return 0, false
 	}
 	if got, err := f.Int("unix"); err != nil || got < n || got > n+5 {
-		t.Fail(Failure{Message: fmt.Sprintf("TIME.SET unix=%d answered unix=%s", n, f.String("unix")),
+		t.Fail(harness.Failure{Message: fmt.Sprintf("TIME.SET unix=%d answered unix=%s", n, f.String("unix")),
 			Diagnosis: "the board did not set its clock"})
 		return 0, false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hiltest/hiltest/harness"
 	"slices"
 	"strconv"
 
@@ -16,8 +17,8 @@ import (
 const ttlSlack = 5
 
 // toCase turns a vector into a case.
-func (v vector) toCase() Case {
-	c := Case{ID: v.ID, Title: v.Title, Optional: v.Optional, Timeout: v.Timeout}
+func (v vector) toCase() harness.Case {
+	c := harness.Case{ID: v.ID, Title: v.Title, Optional: v.Optional, Timeout: v.Timeout}
 	switch v.Kind {
 	case KindDerive:
 		c.Requires = []string{protocol.CapDerive}
@@ -61,7 +62,7 @@ func (v vector) optional(kv ...string) []protocol.Arg {
 
 // answered handles expect_error and accept_error: it reports whether the
 // case is over (the board answered ERR, as expected or not).
-func (v vector) answered(t *T, verb string, f *protocol.Frame, remote *protocol.RemoteError) bool {
+func (v vector) answered(t *harness.T, verb string, f *protocol.Frame, remote *protocol.RemoteError) bool {
 	if v.ExpectError != "" {
 		checkError(t, verb, f, remote, v.ExpectError, v.ErrorArg)
 		return true
@@ -73,12 +74,12 @@ func (v vector) answered(t *T, verb string, f *protocol.Frame, remote *protocol.
 		t.Logf("%s answered ERR %s%s (accepted): %s", verb, remote.Code, errArg(remote), remote.Message)
 		return true
 	}
-	t.Fail(Failure{Message: fmt.Sprintf("%s answered ERR %s: %s%s", verb, remote.Code, remote.Message, errArg(remote)),
+	t.Fail(harness.Failure{Message: fmt.Sprintf("%s answered ERR %s: %s%s", verb, remote.Code, remote.Message, errArg(remote)),
 		Diagnosis: "the board refused valid inputs"})
 	return true
 }
 
-func (v vector) runDerive(ctx context.Context, t *T) {
+func (v vector) runDerive(ctx context.Context, t *harness.T) {
 	var args []protocol.Arg
 	if v.set["group_key"] {
 		args = append(args, protocol.String("group_key", v.GroupKey))
@@ -129,7 +130,7 @@ func (v vector) deviceKey() (string, error) {
 
 // prepare checks the board's dialect against the vector, sets the clock
 // for ttl vectors, and returns the dialect and the key.
-func (v vector) prepare(ctx context.Context, t *T) (d reference.Dialect, from, key string, clock int64, ok bool) {
+func (v vector) prepare(ctx context.Context, t *harness.T) (d reference.Dialect, from, key string, clock int64, ok bool) {
 	d, from, err := boardDialect(t)
 	if err != nil {
 		t.Error(err)
@@ -168,7 +169,7 @@ func (v vector) expiryArgs() []protocol.Arg {
 // expectedExpiry is the se the board should have used: the vector's
 // expiry, or for a ttl the board's own se when it lies within the window
 // [clock+ttl, now+ttl+slack], else clock+ttl.
-func (v vector) expectedExpiry(t *T, clock int64, boardSE string) int64 {
+func (v vector) expectedExpiry(t *harness.T, clock int64, boardSE string) int64 {
 	if v.Expiry != nil {
 		return *v.Expiry
 	}
@@ -179,7 +180,7 @@ func (v vector) expectedExpiry(t *T, clock int64, boardSE string) int64 {
 	return lo
 }
 
-func (v vector) runSAS(ctx context.Context, t *T) {
+func (v vector) runSAS(ctx context.Context, t *harness.T) {
 	d, from, key, clock, ok := v.prepare(ctx, t)
 	if !ok {
 		return
@@ -249,7 +250,7 @@ func (v vector) runSAS(ctx context.Context, t *T) {
 	// A token that matches while the parts do not (or the reverse) is an
 	// inconsistent answer: sts must be sr "\n" se.
 	if got["sts"] != got["sr"]+"\n"+got["se"] {
-		t.Fail(Failure{Message: "SAS sts is not sr + \"\\n\" + se",
+		t.Fail(harness.Failure{Message: "SAS sts is not sr + \"\\n\" + se",
 			Diagnosis: "the string-to-sign the board reports is not the one its token signs"})
 	}
 }
@@ -278,7 +279,7 @@ func (c dpsConfig) endpoint() string {
 // configureDPS sends DPS.CONFIG with the given (non-zero) settings and
 // returns the configuration the board reports. Without the dps.config
 // capability it returns the protocol defaults.
-func configureDPS(ctx context.Context, t *T, want dpsConfig) (dpsConfig, bool) {
+func configureDPS(ctx context.Context, t *harness.T, want dpsConfig) (dpsConfig, bool) {
 	if !t.Board.Info().HasCap(protocol.CapDPSConfig) {
 		return dpsConfig{Host: reference.DefaultEndpoint, Port: 443, APIVersion: reference.DefaultAPIVersion}, true
 	}
@@ -298,20 +299,20 @@ func configureDPS(ctx context.Context, t *T, want dpsConfig) (dpsConfig, bool) {
 	}
 	port, err := f.Int("port")
 	if err != nil {
-		t.Fail(Failure{Message: err.Error()})
+		t.Fail(harness.Failure{Message: err.Error()})
 		return dpsConfig{}, false
 	}
 	got := dpsConfig{Host: f.String("host"), Port: int(port), APIVersion: f.String("api_version")}
 	if (want.Host != "" && got.Host != want.Host) || (want.Port != 0 && got.Port != want.Port) ||
 		(want.APIVersion != "" && got.APIVersion != want.APIVersion) {
-		t.Fail(Failure{Message: fmt.Sprintf("DPS.CONFIG answered host=%s port=%d api_version=%s, asked for %+v",
+		t.Fail(harness.Failure{Message: fmt.Sprintf("DPS.CONFIG answered host=%s port=%d api_version=%s, asked for %+v",
 			got.Host, got.Port, got.APIVersion, want), Diagnosis: "DPS.CONFIG did not apply the settings"})
 		return dpsConfig{}, false
 	}
 	return got, true
 }
 
-func (v vector) runRequest(ctx context.Context, t *T) {
+func (v vector) runRequest(ctx context.Context, t *harness.T) {
 	d, from, key, clock, ok := v.prepare(ctx, t)
 	if !ok {
 		return
@@ -355,7 +356,7 @@ func (v vector) runRequest(ctx context.Context, t *T) {
 
 // compareRequest compares a board's register request with the reference's
 // in canonical form; in says how its token should have been made.
-func compareRequest(t *T, what string, raw []byte, in tokenInputs, cfg dpsConfig, payload json.RawMessage) {
+func compareRequest(t *harness.T, what string, raw []byte, in tokenInputs, cfg dpsConfig, payload json.RawMessage) {
 	ref, err := referenceSAS(in)
 	if err != nil {
 		t.Error(fmt.Errorf("reference: %w", err))
@@ -377,7 +378,7 @@ func compareRequest(t *T, what string, raw []byte, in tokenInputs, cfg dpsConfig
 	}
 	got, err := reference.ParseRequest(raw)
 	if err != nil {
-		t.Fail(Failure{Message: what + ": the board's request does not parse: " + err.Error(),
+		t.Fail(harness.Failure{Message: what + ": the board's request does not parse: " + err.Error(),
 			Diagnosis: "malformed HTTP request", Divergence: reference.FirstDivergence(wantRaw, raw), Secret: true})
 		return
 	}
