@@ -182,20 +182,28 @@ func checkExpiry(se int64, in authInput) *authDiag {
 		return &authDiag{Cause: CauseExpired,
 			Expected: "se after now (" + when(now) + ")",
 			Received: fmt.Sprintf("se=%d (%s)", se, when(se)),
-			Message:  fmt.Sprintf("the token expired %s ago", ago)}
+			Message:  fmt.Sprintf("the token expired %s ago", human(ago))}
 	case in.MaxLifetime >= 0 && se-now > int64(in.MaxLifetime/time.Second):
 		if se-now > int64(100*365*24*time.Hour/time.Second) {
 			return &authDiag{Cause: CauseExpiryTooFar,
-				Expected: fmt.Sprintf("se at most %s after now (%s)", in.MaxLifetime, when(now)),
+				Expected: fmt.Sprintf("se at most %s after now (%s)", human(in.MaxLifetime), when(now)),
 				Received: fmt.Sprintf("se=%d (%s)", se, when(se)),
 				Message:  "the token expires more than 100 years from now: the device clock is wrong or se is not in seconds"}
 		}
 		return &authDiag{Cause: CauseExpiryTooFar,
-			Expected: fmt.Sprintf("se at most %s after now (%s)", in.MaxLifetime, when(now)),
+			Expected: fmt.Sprintf("se at most %s after now (%s)", human(in.MaxLifetime), when(now)),
 			Received: fmt.Sprintf("se=%d (%s)", se, when(se)),
-			Message:  fmt.Sprintf("the token expires %s from now, implausibly far: the device clock is wrong", (time.Duration(se-now) * time.Second).Round(time.Hour))}
+			Message:  fmt.Sprintf("the token expires %s from now, implausibly far: the device clock is wrong", human(time.Duration(se-now)*time.Second))}
 	}
 	return nil
+}
+
+// human writes a duration for people: days beyond two days, else seconds.
+func human(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.Round(time.Second).String()
 }
 
 // formDecodeSig decodes sig as a query value is decoded by a form parser

@@ -292,3 +292,33 @@ func TestClockSkew(t *testing.T) {
 		t.Fatalf("token 1 min past se with 2 min skew: %d (%v)", r.Status, s.Diagnoses())
 	}
 }
+
+func TestExpiryMessages(t *testing.T) {
+	now := testNow.Unix()
+	tests := []struct {
+		se        int64
+		skew      time.Duration
+		want      Cause
+		inMessage string
+	}{
+		{now - 90, 0, CauseExpired, "expired 1m30s ago"},
+		{now - 3*86400, 0, CauseExpired, "expired 3 days ago"},
+		{now, 0, CauseExpired, "expired 0s ago"},
+		{now - 90, 2 * time.Minute, "", ""},
+		{now + 1, 0, "", ""},
+		{3600, 0, CauseClockNotSet, "clock was not set"},
+		{now + 2*365*86400, 0, CauseExpiryTooFar, "730 days from now"},
+		{1 << 62, 0, CauseExpiryTooFar, "more than 100 years"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.se-now), func(t *testing.T) {
+			d := checkExpiry(tc.se, authInput{Now: testNow, Skew: tc.skew, MaxLifetime: DefaultMaxTokenLifetime})
+			switch {
+			case tc.want == "" && d != nil:
+				t.Fatalf("rejected: %+v", d)
+			case tc.want != "" && (d == nil || d.Cause != tc.want || !strings.Contains(d.Message, tc.inMessage)):
+				t.Fatalf("got %+v, want %s with %q", d, tc.want, tc.inMessage)
+			}
+		})
+	}
+}

@@ -166,10 +166,10 @@ func dpsPrintDiagnoses(ctx context.Context, s *mockdps.Server, w io.Writer) {
 	seen := 0
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for last := false; !last; {
 		select {
 		case <-ctx.Done():
-			return
+			last = true // one more pass for what came in since the last tick
 		case <-tick.C:
 		}
 		ds := s.Diagnoses()
