@@ -965,6 +965,76 @@ static void test_dps_config(void)
     CHECK_STR(val("arg"), "host");
 }
 
+/* Every argument check answers ERR with the right code and arg. */
+static void test_bad_args(void)
+{
+    static const struct {
+        const char *req, *code, *arg;
+    } cases[] = {
+        {"HELLO proto=x", "BAD_ARG", "proto"},
+        {"TIME.SET", "BAD_ARG", "unix"},
+        {"TIME.SET unix=-5", "BAD_ARG", "unix"},
+        {"TIME.GET unix=1", "BAD_ARG", "unix"},
+        {"DERIVE reg_id=x", "BAD_ARG", "group_key"},
+        {"DERIVE group_key=AAAA", "BAD_ARG", "reg_id"},
+        {"DERIVE group_key=AAAA reg_id=ends.", "BAD_ARG", "reg_id"},
+        {"SAS reg_id=x key=AAAA expiry=1", "BAD_ARG", "id_scope"},
+        {"SAS id_scope=0ne1 key=AAAA expiry=1", "BAD_ARG", "reg_id"},
+        {"SAS id_scope=0ne1 reg_id=x expiry=1", "BAD_ARG", "key"},
+        {"SAS id_scope=0ne1 reg_id=x key=AAAA", "BAD_ARG", "expiry"},
+        {"SAS id_scope=0ne1 reg_id=x key=AAAA expiry=0", "BAD_ARG", "expiry"},
+        {"SAS id_scope=0ne1 reg_id=x key=AAAA expiry=abc", "BAD_ARG", "expiry"},
+        {"SAS id_scope=0ne1 reg_id=x key=AAAA ttl=0", "BAD_ARG", "ttl"},
+        {"SAS id_scope=0ne1 reg_id=x key=AAB= expiry=1", "BAD_ARG", "key"},
+        {"SAS id_scope=0ne1 reg_id=x key=AAAA expiry=1 policy=a&b", "BAD_ARG", "policy"},
+        {"SAS id_scope=0ne1 reg_id=x! key=AAAA expiry=1", "BAD_ARG", "reg_id"},
+        {"SAS resource= key=AAAA expiry=1", "BAD_ARG", "resource"},
+        {"DPS.CONFIG api_version=a/b", "BAD_ARG", "api_version"},
+        {"DPS.CONFIG port=0", "BAD_ARG", "port"},
+        {"DPS.REQUEST reg_id=x key=AAAA expiry=1", "BAD_ARG", "id_scope"},
+        {"DPS.REQUEST id_scope=0ne1 key=AAAA expiry=1", "BAD_ARG", "reg_id"},
+        {"DPS.REQUEST id_scope=0n_e reg_id=x key=AAAA expiry=1", "BAD_ARG", "id_scope"},
+        {"DPS.REQUEST id_scope=0ne1 reg_id=x: key=AAAA expiry=1", "BAD_ARG", "reg_id"},
+        {"DPS.REQUEST id_scope=0ne1 reg_id=x key=AAAA group_key=AAAA expiry=1", "BAD_ARG", "group_key"},
+        {"DPS.REQUEST id_scope=0ne1 reg_id=x expiry=1", "BAD_ARG", "key"},
+        {"DPS.REQUEST id_scope=0ne1 reg_id=x group_key=%2A expiry=1", "BAD_ARG", "group_key"},
+        {"DPS.REQUEST id_scope=0ne1 reg_id=x key=%2A expiry=1", "BAD_ARG", "key"},
+        {"DPS.REQUEST id_scope=0ne1 reg_id=x key=AAAA", "BAD_ARG", "expiry"},
+        {"DPS.REGISTER id_scope=0ne1 reg_id=x key=AAAA expiry=1 timeout=0", "BAD_ARG", "timeout"},
+        {"DPS.REGISTER id_scope=0ne1 reg_id=x key=AAAA expiry=1 timeout=9999", "BAD_ARG", "timeout"},
+        {"TLS.CA", "BAD_ARG", "pem"},
+        {"TLS.CA pem=", "BAD_ARG", "pem"},
+        {"TLS.CA pem=%00", "BAD_ARG", "pem"},
+        {"NET.WIFI", "BAD_ARG", "ssid"},
+        {"NET.WIFI ssid=", "BAD_ARG", "ssid"},
+        {"NET.WIFI ssid=123456789012345678901234567890123", "BAD_ARG", "ssid"},
+        {"NET.WIFI ssid=x timeout=0", "BAD_ARG", "timeout"},
+        {"BLOB.PUT off=0 data=x", "BAD_ARG", "name"},
+        {"BLOB.PUT name=a data=x", "BAD_ARG", "off"},
+        {"BLOB.PUT name=a off=0", "BAD_ARG", "data"},
+        {"BLOB.PUT name=a off=0 data=x total=99999", "BAD_ARG", "total"},
+        {"BLOB.PUT name=a off=8192 data=x", "BAD_ARG", "data"},
+        {"BLOB.PUT name=new off=1 data=x", "BAD_ARG", "name"},
+        {"BLOB.PUT name=aaaaaaaaaaaaaaaaa off=0 data=x", "BAD_ARG", "name"},
+        {"BLOB.GET", "BAD_ARG", "name"},
+        {"BLOB.GET name=nope", "BAD_ARG", "name"},
+        {"RESET now=1", "BAD_ARG", "now"},
+    };
+    size_t i;
+    setup(HIL_DIALECT_DEFAULT);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        feed(req((uint16_t)(100 + i), cases[i].req));
+        if (parse_last() != 0 || last.kind != HIL_KIND_ERR || last.seq != 100 + i) {
+            n_failed++;
+            fprintf(stderr, "test_bad_args: %s: got %s\n", cases[i].req, F.console);
+            continue;
+        }
+        CHECK_STR(val("code"), cases[i].code);
+        CHECK_STR(val("arg") ? val("arg") : "(none)", cases[i].arg);
+    }
+    CHECK(F.resets == 0);
+}
+
 int main(void)
 {
     test_crc32();
@@ -984,6 +1054,7 @@ int main(void)
     test_http_parse();
     test_register_flow();
     test_dps_config();
+    test_bad_args();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }
