@@ -9,8 +9,11 @@
 //   - Dial does not touch DTR/RTS (go.bug.st/serial asserts both on open).
 //   - SetDTR/SetRTS wait up to Options.ControlTimeout for the server's
 //     SET-CONTROL answer and return an error wrapping ErrNoAnswer if none
-//     arrives (ser2net 4.3 sends none when the ioctl fails, e.g. on a pty),
-//     unless Options.IgnoreSetControlAnswer is set.
+//     arrives, unless Options.IgnoreSetControlAnswer is set. ser2net sends
+//     no answer when setting the line fails, e.g. on a pty (ser2net
+//     dataxfer.c sergensio_val_set logs the error and returns; observed with
+//     ser2net 4.3.11), so callers should treat ErrNoAnswer like ENOTTY from a
+//     local pty: "modem lines not supported".
 //   - Drain returns at once: RFC 2217 has no drain command.
 //   - Errors after Close wrap ErrClosed; a connection closed by the server
 //     wraps io.EOF (or the network error, e.g. ECONNRESET). Neither is a

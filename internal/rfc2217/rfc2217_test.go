@@ -560,3 +560,27 @@ func readN(p serial.Port, n int) ([]byte, error) {
 	}
 	return got, nil
 }
+
+// FuzzParser checks that the parser never panics, never emits more data
+// than it was given, and passes escaped data through unchanged however the
+// input is split.
+func FuzzParser(f *testing.F) {
+	f.Add([]byte{0xFF, 0xFF, 'a', 0xFF, 0xFA, 44, 107, 0x30, 0xFF, 0xF0}, uint(3))
+	f.Add([]byte{0xFF, 0xFB, 44, 0xFF, 0xFA, 0xFF, 0xFF, 0xFF}, uint(1))
+	f.Fuzz(func(t *testing.T, in []byte, split uint) {
+		var ps parser
+		ps.onCommand = func(byte, byte) {}
+		ps.onSub = func([]byte) {}
+		if out := ps.feed(in, nil); len(out) > len(in) {
+			t.Fatalf("%d data bytes from %d input bytes", len(out), len(in))
+		}
+		enc := escape(nil, in)
+		k := int(split % uint(len(enc)+1))
+		var clean parser
+		out := clean.feed(enc[:k], nil)
+		out = clean.feed(enc[k:], out)
+		if !bytes.Equal(out, in) {
+			t.Fatalf("escaped round trip: % x -> % x", in, out)
+		}
+	})
+}
