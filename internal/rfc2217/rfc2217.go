@@ -440,7 +440,13 @@ func (p *Port) wait(deadline time.Time, cond func() (bool, error)) error {
 			return ErrNoAnswer
 		}
 		if p.rmu.TryLock() {
-			err := p.pump(deadline)
+			// Short slices, so a Read that wants the connection waits at
+			// most pumpSlice, not the whole control timeout.
+			slice := time.Now().Add(pumpSlice)
+			if deadline.Before(slice) {
+				slice = deadline
+			}
+			err := p.pump(slice)
 			p.rmu.Unlock()
 			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 				return err
@@ -459,6 +465,10 @@ func (p *Port) wait(deadline time.Time, cond func() (bool, error)) error {
 		t.Stop()
 	}
 }
+
+// pumpSlice bounds how long a control request reads the connection at a
+// time while it waits for an answer.
+const pumpSlice = 20 * time.Millisecond
 
 // request sends SB COM-PORT-OPTION cmd value and, if check is non-nil, waits
 // for an answer for which check returns done.
