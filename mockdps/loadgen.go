@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"slices"
@@ -423,6 +424,8 @@ func startBare(cert tls.Certificate) (*bareServer, error) {
 	tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12})
 	b := &bareServer{url: "https://" + ln.Addr().String(), done: make(chan struct{})}
 	b.srv = &http.Server{
+		// Handshakes cut short when a phase ends are expected; not news.
+		ErrorLog:          log.New(io.Discard, "", 0),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
