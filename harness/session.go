@@ -137,6 +137,7 @@ const (
 )
 
 type event struct {
+	at    time.Time // when the reader handed it over
 	frame *protocol.Frame
 	ferr  *protocol.FrameError
 	state portState
@@ -526,6 +527,7 @@ func (s *Session) dispatchFrame(f *protocol.Frame) {
 }
 
 func (s *Session) send(w *waiter, ev event) {
+	ev.at = time.Now()
 	select {
 	case w.ch <- ev:
 	default:
@@ -607,7 +609,7 @@ func (s *Session) Call(ctx context.Context, verb string, args ...protocol.Arg) (
 		defer s.end()
 		f, err := s.softReset(ctx, w)
 		if err == nil {
-			err = s.afterReset(ctx, w, false)
+			err = s.afterReset(ctx, w, false, time.Time{})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", verb, err)
@@ -675,7 +677,7 @@ func (s *Session) request(ctx context.Context, w *waiter, verb string, args []pr
 		if rb.bounced {
 			what = "port vanished and came back"
 		}
-		if herr := s.afterReset(ctx, w, !rb.bounced); herr != nil {
+		if herr := s.afterReset(ctx, w, !rb.bounced, time.Time{}); herr != nil {
 			return nil, fmt.Errorf("%s: %w (%s); handshake after it failed: %w", verb, ErrBoardReset, what, herr)
 		}
 		return nil, fmt.Errorf("%s: %w (%s)", verb, ErrBoardReset, what)
@@ -979,7 +981,7 @@ func (s *Session) reset(ctx context.Context) error {
 	s.mu.Lock()
 	s.rebooted, s.bounced = "", false
 	s.mu.Unlock()
-	err := s.hardReset(ctx)
+	released, err := s.hardReset(ctx)
 	if errors.Is(err, errResetUnsupported) {
 		s.logf("warning: %v; resetting with the protocol RESET verb instead", err)
 		_, err = s.softReset(ctx, w)
@@ -989,43 +991,57 @@ func (s *Session) reset(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.afterReset(ctx, w, false)
+	return s.afterReset(ctx, w, false, released)
 }
 
-// hardReset drives the reset lines; with ResetNone it does nothing.
-func (s *Session) hardReset(ctx context.Context) error {
+// hardReset drives the reset lines; with ResetNone it does nothing. It
+// returns when EN was released: a READY read before then was sent before
+// the reset (the chip is silent while EN is held low).
+func (s *Session) hardReset(ctx context.Context) (time.Time, error) {
 	switch s.cfg.Profile.Reset {
 	case boards.ResetNone:
-		return nil
+		return time.Time{}, nil
 	case boards.ResetSim:
 		if s.cfg.Port == "" {
-			return fmt.Errorf("sim reset: %w (no port symlink)", errResetUnsupported)
+			return time.Time{}, fmt.Errorf("sim reset: %w (no port symlink)", errResetUnsupported)
 		}
 		c, err := dialCtl(ctx, s.cfg.Port)
 		if err != nil {
-			return fmt.Errorf("sim reset: %w", err)
+			return time.Time{}, fmt.Errorf("sim reset: %w", err)
 		}
 		defer c.Close()
-		if err := runSequence(ctx, c, HardResetSequence(false)); err != nil {
-			return fmt.Errorf("sim reset: %w", err)
+		released, err := runReset(ctx, c, HardResetSequence(false))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("sim reset: %w", err)
 		}
-		return nil
+		return released, nil
 	case boards.ResetClassic, boards.ResetUSBJTAG:
 		s.mu.Lock()
 		p := s.port
 		s.mu.Unlock()
 		if p == nil {
-			return fmt.Errorf("%s reset: %w", s.cfg.Profile.Reset, errNoPort)
+			return time.Time{}, fmt.Errorf("%s reset: %w", s.cfg.Profile.Reset, errNoPort)
 		}
-		if err := runSequence(ctx, p, HardResetSequence(s.cfg.Profile.Reset == boards.ResetUSBJTAG)); err != nil {
+		released, err := runReset(ctx, p, HardResetSequence(s.cfg.Profile.Reset == boards.ResetUSBJTAG))
+		if err != nil {
 			if IsPortGone(err) && s.cfg.Profile.Reenumerates {
-				return nil // the port went away with the chip, as expected
+				return released, nil // the port went away with the chip, as expected
 			}
-			return fmt.Errorf("%s reset: %w", s.cfg.Profile.Reset, err)
+			return time.Time{}, fmt.Errorf("%s reset: %w", s.cfg.Profile.Reset, err)
 		}
-		return nil
+		return released, nil
 	}
-	return fmt.Errorf("reset method %q: %w", s.cfg.Profile.Reset, errResetUnsupported)
+	return time.Time{}, fmt.Errorf("reset method %q: %w", s.cfg.Profile.Reset, errResetUnsupported)
+}
+
+// runReset runs a hard reset sequence whose last step releases EN and
+// returns the time of that release.
+func runReset(ctx context.Context, lines modemLines, seq []ResetStep) (time.Time, error) {
+	if err := runSequence(ctx, lines, seq[:len(seq)-1]); err != nil {
+		return time.Time{}, err
+	}
+	released := time.Now()
+	return released, runSequence(ctx, lines, seq[len(seq)-1:])
 }
 
 // softReset sends RESET. A READY that arrives before the OK counts as done.
@@ -1050,20 +1066,20 @@ func (s *Session) softReset(ctx context.Context, w *waiter) (*protocol.Frame, er
 // afterReset waits for READY (skipping boot output, which the reader keeps
 // as device output), then handshakes. Without READY by ReadyTimeout it
 // tries HELLO anyway: the board may have booted before we listened.
-func (s *Session) afterReset(ctx context.Context, w *waiter, readySeen bool) error {
+func (s *Session) afterReset(ctx context.Context, w *waiter, readySeen bool, notBefore time.Time) error {
 	s.mu.Lock()
 	seen := readySeen || s.rebooted != "" || s.bounced
 	s.rebooted, s.bounced = "", false
 	s.mu.Unlock()
 	if !seen {
-		if err := s.waitReady(ctx, w); err != nil {
+		if err := s.waitReady(ctx, w, notBefore); err != nil {
 			return err
 		}
 	}
 	return s.hello(ctx, w)
 }
 
-func (s *Session) waitReady(ctx context.Context, w *waiter) error {
+func (s *Session) waitReady(ctx context.Context, w *waiter, notBefore time.Time) error {
 	s.mu.Lock()
 	w.seq = -1
 	s.mu.Unlock()
@@ -1086,6 +1102,9 @@ func (s *Session) waitReady(ctx context.Context, w *waiter) error {
 				// A re-enumerating board: keep waiting through the re-open.
 				timer.Reset(s.cfg.ReconnectTimeout + s.cfg.ReadyTimeout)
 			case ev.frame != nil && ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventReady:
+				if ev.at.Before(notBefore) {
+					continue // sent before the reset
+				}
 				return nil
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/creack/pty"
 	"github.com/hiltest/hiltest/protocol"
@@ -55,6 +56,12 @@ type peer struct {
 	caps     string // announced caps
 	proto    string // announced proto
 	silent   bool   // do not answer at all
+	// bootOnDTR makes the board print boot output and READY when a DTR
+	// line arrives on the control socket: a READY in flight as a reset
+	// starts.
+	bootOnDTR bool
+	bootDelay time.Duration // from EN release to boot output
+	inReset   bool          // EN held low or booting: requests are lost
 
 	wg   sync.WaitGroup
 	ctl  net.Listener
@@ -233,7 +240,7 @@ func (p *peer) handle(req *protocol.Frame) {
 	if q := p.faults[req.Verb]; len(q) > 0 {
 		act, p.faults[req.Verb] = q[0], q[1:]
 	}
-	silent := p.silent
+	silent := p.silent || p.inReset
 	p.mu.Unlock()
 	if silent {
 		return
@@ -371,7 +378,12 @@ func (p *peer) serveCtl() {
 					fmt.Fprintf(c, "error bad line\n")
 					continue
 				}
-				fmt.Fprintf(c, "ok\n")
+				p.mu.Lock()
+				bootNow := p.bootOnDTR && name == "dtr"
+				p.mu.Unlock()
+				if bootNow {
+					p.boot("poweron")
+				}
 				p.mu.Lock()
 				p.lines = append(p.lines, line)
 				wasReset := p.rts && !p.dtr
@@ -381,13 +393,22 @@ func (p *peer) serveCtl() {
 				case "dtr":
 					p.dtr = v == 1
 				}
-				release := wasReset && !(p.rts && !p.dtr)
-				download := p.dtr
+				inReset := p.rts && !p.dtr
+				if inReset {
+					p.inReset = true
+				}
+				release := wasReset && !inReset
+				download, delay := p.dtr, p.bootDelay
 				p.mu.Unlock()
-				if release && !download {
-					p.boot("hw")
-				} else if release {
-					p.write([]byte("rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n"))
+				fmt.Fprintf(c, "ok\n")
+				if release {
+					time.Sleep(delay) // the chip boots
+					p.set(func() { p.inReset = false })
+					if download {
+						p.write([]byte("rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n"))
+					} else {
+						p.boot("hw")
+					}
 				}
 			}
 		}()

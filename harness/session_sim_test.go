@@ -76,6 +76,7 @@ func TestSimHardResetSteps(t *testing.T) {
 	c, err := dialCtl(ctx, b.Link())
 	require.NoError(t, err)
 	defer c.Close()
+	before := s.Stats().Resets
 	want := []string{"state=running", "state=reset", "state=running"}
 	for i, step := range HardResetSequence(false) {
 		require.NoError(t, runSequence(ctx, c, []ResetStep{step}))
@@ -85,7 +86,8 @@ func TestSimHardResetSteps(t *testing.T) {
 	}
 	// The board rebooted between requests: the next call says so, the one
 	// after works.
-	require.Eventually(t, func() bool { return s.Stats().Resets >= 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return s.Stats().Resets > before }, 10*time.Second, 10*time.Millisecond,
+		"no READY after the hard reset; output:\n%s\nfaults: %v", outputText(s.TakeOutput()), b.FaultLog())
 	_, err = s.Call(ctx, protocol.VerbPing)
 	require.ErrorIs(t, err, ErrBoardReset)
 	assert.Contains(t, err.Error(), "reason=hw")

@@ -22,7 +22,7 @@ func testConfig(p *peer, method boards.ResetMethod) SessionConfig {
 		Name:             "b1",
 		Port:             p.link,
 		Profile:          boards.Profile{Name: "test", Baud: 115200, Reset: method, BootTime: 100 * time.Millisecond},
-		CommandTimeout:   300 * time.Millisecond,
+		CommandTimeout:   2 * time.Second,
 		ReadyTimeout:     2 * time.Second,
 		ReconnectTimeout: 3 * time.Second,
 		Logf:             func(string, ...any) {},
@@ -116,6 +116,7 @@ func TestOpenFailures(t *testing.T) {
 		{"silent board", func(p *peer, cfg *SessionConfig) {
 			p.set(func() { p.silent = true })
 			cfg.ReadyTimeout = 200 * time.Millisecond
+			cfg.CommandTimeout = 200 * time.Millisecond
 		}, "did not answer in time"},
 		{"protocol too new", func(p *peer, cfg *SessionConfig) { p.set(func() { p.proto = "2" }) }, "protocol 2"},
 		{"tiny max frame", func(p *peer, cfg *SessionConfig) { p.set(func() { p.max = 100 }) }, "below the minimum"},
@@ -207,7 +208,15 @@ func TestCallFaults(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			p := newPeer(t)
 			defer p.close()
-			s := openPeer(t, p, boards.ResetNone)
+			cfg := testConfig(p, boards.ResetNone)
+			for _, a := range tt.faults {
+				if a == actDrop {
+					// Every lost answer costs a full timeout.
+					cfg.CommandTimeout = 700 * time.Millisecond
+				}
+			}
+			s, err := Open(context.Background(), cfg)
+			require.NoError(t, err)
 			defer s.Close()
 			s.TakeOutput()
 			p.setFaults(protocol.VerbPing, tt.faults...)
@@ -290,9 +299,9 @@ func TestResetVerbAndReset(t *testing.T) {
 	f, err := s.Call(context.Background(), protocol.VerbReset)
 	require.NoError(t, err)
 	assert.Equal(t, protocol.KindOK, f.Kind)
-	assert.Equal(t, hellos+1, p.count(protocol.VerbHello))
+	assert.Equal(t, hellos+1, p.count(protocol.VerbHello)-s.Stats().Retries)
 	require.NoError(t, s.Reset(context.Background()))
-	assert.Equal(t, hellos+2, p.count(protocol.VerbHello))
+	assert.Equal(t, hellos+2, p.count(protocol.VerbHello)-s.Stats().Retries)
 	assert.Len(t, p.ctlLines(), 6, "two hard resets through the control socket")
 	_, err = s.Call(context.Background(), protocol.VerbPing)
 	require.NoError(t, err)
@@ -351,7 +360,7 @@ func TestProgressAndLongVerb(t *testing.T) {
 	d, _ = s.timeoutFor(protocol.VerbDPSRegister, nil)
 	assert.Equal(t, 65*time.Second, d)
 	d, retry = s.timeoutFor(protocol.VerbPing, nil)
-	assert.Equal(t, 300*time.Millisecond, d)
+	assert.Equal(t, 2*time.Second, d)
 	assert.True(t, retry)
 }
 
@@ -517,5 +526,26 @@ func TestReopenByUSBMatch(t *testing.T) {
 	_, err = s.Call(context.Background(), protocol.VerbPing)
 	require.ErrorIs(t, err, ErrBoardReset)
 	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+}
+
+// A READY sent just before a hard reset must not be taken for the READY
+// after it: the next request would then see the later READY as a reboot.
+func TestResetIgnoresEarlierReady(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetSim)
+	defer s.Close()
+	p.set(func() { p.bootOnDTR, p.bootDelay = true, 300*time.Millisecond })
+	resets := s.Stats().Resets
+	hellos := p.count(protocol.VerbHello)
+	require.NoError(t, s.Reset(context.Background()))
+	assert.Equal(t, hellos+1, p.count(protocol.VerbHello), "no HELLO sent into the reset")
+	out := outputText(s.TakeOutput())
+	assert.Contains(t, out, "reason=poweron")
+	assert.Contains(t, out, "reason=hw")
+	assert.Equal(t, resets+2, s.Stats().Resets)
+	_, err := s.Call(context.Background(), protocol.VerbPing)
 	require.NoError(t, err)
 }
