@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -597,6 +599,106 @@ func TestHostAgentResets(t *testing.T) {
 		t.Errorf("after leaving download mode: %s", r.Redacted())
 	}
 	a.ok(protocol.VerbPing, protocol.String("data", "back"))
+}
+
+// TestHostAgentAgreesWithGoDecoder sends valid and mutated PING frames (printable
+// ASCII mutations, the CRC fixed up half of the time) and checks that the C agent
+// accepts exactly what protocol.Decode accepts, rejects the rest with the same
+// code, and echoes the bytes of every valid PING.
+func TestHostAgentAgreesWithGoDecoder(t *testing.T) {
+	a := startAgent(t)
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	rng := rand.New(rand.NewPCG(6, 7))
+	outcomes := map[string]int{}
+	defer func() { t.Logf("answers by code: %v", outcomes) }()
+	for i := 0; i < 500; i++ {
+		data := make([]byte, rng.IntN(48))
+		for j := range data {
+			data[j] = byte(rng.IntN(256))
+		}
+		seq := uint16(i + 1)
+		line, err := protocol.Encode(protocol.NewRequest(seq, protocol.VerbPing, protocol.Bytes("data", data)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line = line[:len(line)-1]
+		if i%5 != 0 {
+			line = mutate(rng, line)
+			if rng.IntN(2) == 0 {
+				fixCRC(line)
+			}
+		}
+		if _, err := a.port.Write(append(append([]byte(nil), line...), '\n')); err != nil {
+			t.Fatal(err)
+		}
+		var got *protocol.Frame
+		for got == nil {
+			f, err := a.next(time.Now().Add(5 * time.Second))
+			if err != nil {
+				t.Fatalf("frame %q: %v", line, err)
+			}
+			if f.Kind.IsResponse() {
+				got = f
+			}
+		}
+		outcomes[got.String("code")]++
+		want, decErr := protocol.Decode(line)
+		var fe *protocol.FrameError
+		switch {
+		case errors.As(decErr, &fe):
+			if got.Kind != protocol.KindError || got.String("code") != string(fe.Code) {
+				t.Errorf("frame %q: Go decoder says %s (%s), agent answered %s", line, fe.Code, fe.Reason, got.Redacted())
+			}
+		case decErr != nil:
+			t.Fatalf("frame %q: %v", line, decErr)
+		case want.Kind != protocol.KindRequest:
+			if got.String("code") != string(protocol.CodeBadFrame) {
+				t.Errorf("frame %q (a %s frame): agent answered %s, want BAD_FRAME", line, want.Kind, got.Redacted())
+			}
+		case want.Verb != protocol.VerbPing:
+			if got.String("code") != string(protocol.CodeUnknownVerb) {
+				t.Errorf("frame %q (verb %s): agent answered %s, want UNKNOWN_VERB", line, want.Verb, got.Redacted())
+			}
+		case len(want.Args) != 1 || want.Args[0].Key != "data":
+			if got.String("code") != string(protocol.CodeBadArg) {
+				t.Errorf("frame %q: agent answered %s, want BAD_ARG", line, got.Redacted())
+			}
+		default:
+			wantData, _ := want.Get("data")
+			gotData, _ := got.Get("data")
+			if got.Kind != protocol.KindOK || got.Seq != want.Seq || !bytes.Equal(gotData, wantData) {
+				t.Errorf("frame %q: agent answered %s, want OK %d data=%q", line, got.Redacted(), want.Seq, wantData)
+			}
+		}
+	}
+}
+
+// mutate changes one printable byte after the marker: replace, delete, insert
+// or duplicate.
+func mutate(rng *rand.Rand, line []byte) []byte {
+	out := append([]byte(nil), line...)
+	at := len(protocol.Marker) + rng.IntN(len(out)-len(protocol.Marker))
+	printable := byte(0x20 + rng.IntN(0x7f-0x20))
+	switch rng.IntN(4) {
+	case 0:
+		out[at] = printable
+	case 1:
+		out = append(out[:at], out[at+1:]...)
+	case 2:
+		out = append(out[:at], append([]byte{printable}, out[at:]...)...)
+	default:
+		out = append(out[:at], append([]byte{out[at]}, out[at:]...)...)
+	}
+	return out
+}
+
+// fixCRC recomputes the CRC of a line that still ends in " *XXXXXXXX".
+func fixCRC(line []byte) {
+	n := len(line)
+	if n < 16 || line[n-10] != ' ' || line[n-9] != '*' {
+		return
+	}
+	copy(line[n-8:], fmt.Sprintf("%08X", crc32.ChecksumIEEE(line[:n-9])))
 }
 
 func contains(list []string, s string) bool {

@@ -50,6 +50,17 @@ static const char *answers[] = {
     "HTTP/1.1 200 OK\r\n\r\n{\"operationId\":\"o\",\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"h\",\"deviceId\":\"d\"}}",
 };
 
+static const char *json_seeds[] = {
+    "{\"operationId\":\"4.d0a6.e717\",\"status\":\"assigning\"}",
+    "{\"operationId\":\"5.31\",\"status\":\"assigned\",\"registrationState\":{\"x509\":{},\"registrationId\":\"d\","
+    "\"assignedHub\":\"h.azure-devices.net\",\"deviceId\":\"d\",\"status\":\"assigned\",\"substatus\":\"initialAssignment\","
+    "\"payload\":{\"a\":[1,2.5e3,-0.5E-2,true,false,null,\"\\u00e9\\ud83d\\ude00\\n\"]}}}",
+    "{\"errorCode\":401002,\"trackingId\":\"8ad0\",\"message\":\"Invalid certificate.\",\"timestampUtc\":\"2020-04-10T05:24:22Z\"}",
+    "{\"operationId\":\"op\",\"status\":\"failed\",\"registrationState\":{\"status\":\"failed\",\"errorCode\":400209,"
+    "\"errorMessage\":\"Custom allocation failed\\\"x\\\"\"}}",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+};
+
 static size_t frame(char *dst, size_t cap, unsigned seq, const char *body)
 {
     int n = snprintf(dst, cap, "@@HIL REQ %u %s ", seq, body);
@@ -94,6 +105,27 @@ int main(int argc, char **argv)
     size_t nseeds = sizeof seeds / sizeof seeds[0];
     for (it = 0; it < iters; it++) {
         size_t len = 0, k, nframes = 1 + next() % 4, m;
+        if (it % 4 == 3) {
+            /* a mutated DPS body or HTTP answer on its own: the whole input
+             * goes to the JSON and HTTP parsers */
+            const char *seed = next() % 2 ? json_seeds[next() % (sizeof json_seeds / sizeof json_seeds[0])]
+                                          : answers[next() % (sizeof answers / sizeof answers[0])];
+            len = strlen(seed);
+            memcpy(buf, seed, len);
+            m = 1 + next() % 4;
+            for (k = 0; k < m && len > 0; k++) {
+                size_t at = next() % len;
+                static const char tokens[] = "{}[]\",:\\u0123456789eE.-+ tfn\r\n";
+                switch (next() % 4) {
+                case 0: buf[at] = tokens[next() % (sizeof tokens - 1)]; break;
+                case 1: buf[at] = (char)next(); break;
+                case 2: memmove(buf + at, buf + at + 1, len - at - 1); len--; break;
+                default: len = at; break;
+                }
+            }
+            LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+            continue;
+        }
         for (k = 0; k < nframes; k++) {
             size_t n = frame(buf + len, sizeof buf - len, 1 + next() % 65535, seeds[next() % nseeds]);
             len += n;

@@ -341,6 +341,8 @@ static void test_frame_parse(void)
             "PING  data=1",          /* empty token */
             "ping",                  /* lowercase verb */
             "PING =1",               /* empty key */
+            "PING ",                 /* empty token before the CRC */
+            "PING data=1 ",          /* the same after an argument */
         };
         size_t i;
         for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -359,11 +359,11 @@ hil_err hil_frame_parse(char *line, size_t len, hil_frame *f, hil_frame_error *f
     f->verb[tl] = '\0';
     pos += tl + 1;
     /* args */
-    while (pos <= end && pos < body_len) {
+    /* pos == end + 1: the last token ended at the final space; pos == end:
+     * an empty token before it (two spaces), which is malformed */
+    while (pos <= end) {
         size_t eq, k;
         hil_arg *a;
-        if (pos == end)
-            break;
         nth_token(line + pos, end - pos, 0, &t, &tl);
         if (tl == 0)
             return fail(fe, HIL_E_BAD_FRAME, "empty argument");
