@@ -359,8 +359,9 @@ type machine struct {
 	running bool // booted into the application and reading requests
 	reqN    int
 
-	rts, dtr bool // control lines as the host set them
-	enLow    bool // held in reset
+	rts, dtr bool        // control lines as the host set them
+	enLow    bool        // held in reset
+	enRise   *time.Timer // EN released, the RC delay running
 
 	port      *port
 	unplugged bool
@@ -393,6 +394,11 @@ func (m *machine) run(ctx context.Context) {
 		case <-timerC(m.replug):
 			m.replug = nil
 			m.plugIn()
+		case <-timerC(m.enRise):
+			m.enRise = nil
+			io0Low := m.dtr && !m.rts
+			m.b.note("EN high: booting (IO0 %s)", lowHigh(io0Low))
+			m.boot("hw", io0Low)
 		case <-timerC(m.hangTimer):
 			m.hangTimer = nil
 			if m.hung {
@@ -430,6 +436,9 @@ func (m *machine) shutdown() {
 	}
 	if m.hangTimer != nil {
 		m.hangTimer.Stop()
+	}
+	if m.enRise != nil {
+		m.enRise.Stop()
 	}
 	b.ln.Close()
 	b.mu.Lock()
@@ -569,6 +578,12 @@ func frameErrSeqVerb(fe *protocol.FrameError) (int, string) {
 func (m *machine) unplug(d time.Duration) {
 	b := m.b
 	m.powerDown()
+	// The bridge goes with the cable: its modem lines come back released.
+	m.rts, m.dtr, m.enLow = false, false, false
+	if m.enRise != nil {
+		m.enRise.Stop()
+		m.enRise = nil
+	}
 	m.unplugged = true
 	b.out.setPort(nil)
 	b.mu.Lock()
@@ -617,20 +632,35 @@ func (m *machine) control(line string) string {
 	f := strings.Fields(line)
 	switch strings.ToLower(f[0]) {
 	case "rts", "dtr":
-		if len(f) != 2 || (f[1] != "0" && f[1] != "1") {
-			return "error want \"" + f[0] + " 0\" or \"" + f[0] + " 1\""
+		if len(f)%2 != 0 || len(f) > 4 {
+			return "error want \"rts 0|1\", \"dtr 0|1\" or both on one line"
 		}
-		if strings.ToLower(f[0]) == "rts" {
-			m.rts = f[1] == "1"
-		} else {
-			m.dtr = f[1] == "1"
+		rts, dtr := m.rts, m.dtr
+		for i := 0; i < len(f); i += 2 {
+			v := f[i+1]
+			if v != "0" && v != "1" {
+				return "error " + f[i] + ": want 0 or 1, got " + strconv.Quote(v)
+			}
+			switch strings.ToLower(f[i]) {
+			case "rts":
+				rts = v == "1"
+			case "dtr":
+				dtr = v == "1"
+			default:
+				return "error unknown line " + strconv.Quote(f[i])
+			}
 		}
+		m.rts, m.dtr = rts, dtr
 		m.applyLines()
 		return "ok " + m.state()
 	case "reset":
 		// A plain hard reset: EN pulsed low with IO0 high.
 		m.b.note("control: hard reset")
 		m.powerDown()
+		if m.enRise != nil {
+			m.enRise.Stop()
+			m.enRise = nil
+		}
 		m.enLow = false
 		if !m.unplugged {
 			m.boot("hw", false)
@@ -662,7 +692,7 @@ func (m *machine) state() string {
 	switch {
 	case m.unplugged:
 		st = "unplugged"
-	case m.enLow:
+	case m.enLow || m.enRise != nil:
 		st = "reset"
 	case m.hung:
 		st = "hung"
@@ -687,23 +717,32 @@ func lowHigh(low bool) string {
 	return "high"
 }
 
-// applyLines follows EN: held low = reset (silent); released = boot, into
-// the ROM download mode when IO0 is low at that moment.
+// ENDelay is the RC delay of the devkit's EN pin (10 kΩ, 1 µF): EN must
+// stay released this long before the chip leaves reset, which is what lets
+// esptool's sequences pass through a transient (DTR, RTS) = (1, 1) state.
+const ENDelay = 10 * time.Millisecond
+
+// applyLines follows EN: held low = reset (silent); released for ENDelay =
+// boot, into the ROM download mode when IO0 is low at that moment.
 func (m *machine) applyLines() {
-	en := !(m.rts && !m.dtr)
-	io0Low := m.dtr && !m.rts
+	enLow := m.rts && !m.dtr
 	switch {
-	case !en && !m.enLow:
-		m.enLow = true
-		m.b.note("EN low: held in reset")
-		m.powerDown()
-	case en && m.enLow:
+	case enLow:
+		if m.enRise != nil {
+			m.enRise.Stop()
+			m.enRise = nil
+		}
+		if !m.enLow {
+			m.enLow = true
+			m.b.note("EN low: held in reset")
+			m.powerDown()
+		}
+	case m.enLow:
 		m.enLow = false
 		if m.unplugged {
 			return
 		}
-		m.b.note("EN released: booting (IO0 %s)", lowHigh(io0Low))
-		m.boot("hw", io0Low)
+		m.enRise = time.NewTimer(ENDelay)
 	}
 }
 

@@ -47,7 +47,7 @@ func battery(t *testing.T, c *client) map[string]string {
 type expectOpts struct {
 	dialect    reference.Dialect
 	keyName    string
-	noSKN      bool // no skn even when a policy is given
+	noSKN      bool   // no skn even when a policy is given
 	scope      string // resource scope
 	rawSR      bool
 	rawSig     bool
@@ -106,7 +106,6 @@ func expected(t *testing.T, o expectOpts) map[string]string {
 	out["req.group"] = req(gtok)
 	return out
 }
-
 
 func (o expectOpts) tokenWith(t *testing.T, key string) (sr, sts, sig, tok string) {
 	t.Helper()

@@ -104,25 +104,27 @@ func (w *worker) answer(resp *protocol.Frame) {
 		b.fault("noise", "request %d (%s %d): %d bytes of junk before the answer", w.pl.n, w.req.Verb, w.req.Seq, len(j))
 		_ = b.out.write(w.gen, j)
 	}
-	var mangle func([]byte) []byte
-	var detail string
-	switch {
-	case w.pl.corrupt:
-		mangle = mangleCorrupt(w.rng, &detail)
-	case w.pl.drop:
-		mangle = mangleDrop(w.rng, &detail)
-	}
-	if err := b.out.frame(w.gen, resp, mangle); err != nil {
-		b.note("answer %s %d: %v", w.req.Verb, w.req.Seq, err)
-		_ = b.out.frame(w.gen, protocol.NewError(w.req.Seq, w.req.Verb, protocol.CodeInternal, "answer does not fit: "+err.Error()), nil)
+	if !w.pl.corrupt && !w.pl.drop {
+		if err := b.out.frame(w.gen, resp, nil); err != nil {
+			b.note("answer %s %d: %v", w.req.Verb, w.req.Seq, err)
+		}
 		return
 	}
-	switch {
-	case w.pl.corrupt:
+	// Damage the encoded answer; log the fault before the host can see it.
+	line, err := protocol.Encode(resp, b.out.frameMax())
+	if err != nil {
+		b.note("answer %s %d: %v", w.req.Verb, w.req.Seq, err)
+		return
+	}
+	var detail string
+	if w.pl.corrupt {
+		line = mangleCorrupt(w.rng, &detail)(line)
 		b.fault("corrupt", "request %d (%s %d): answer %s", w.pl.n, w.req.Verb, w.req.Seq, detail)
-	case w.pl.drop:
+	} else {
+		line = mangleDrop(w.rng, &detail)(line)
 		b.fault("drop", "request %d (%s %d): answer %s", w.pl.n, w.req.Verb, w.req.Seq, detail)
 	}
+	_ = b.out.write(w.gen, line)
 }
 
 func overlongLine(rng *rand.Rand, s *session) []byte {
