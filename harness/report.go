@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -261,27 +260,61 @@ func ReadReport(path string) (*Report, error) {
 	return &r, nil
 }
 
+// TableOptions shape the summary WriteSummary prints.
+type TableOptions struct {
+	// ByBoard prints one row per board (counts, time, first failure)
+	// instead of one row per board and case.
+	ByBoard bool
+	// MaxFailures bounds the failure lines printed per board (0 = all).
+	MaxFailures int
+}
+
 // WriteTable prints the summary: one row per board and case with status
 // and time, then one line per failure with the first divergent byte and
 // the diagnosis.
-func (r *Report) WriteTable(w io.Writer) error {
-	tw := tablewriter.NewTable(w, tablewriter.WithHeader([]string{"board", "case", "status", "time", "detail"}))
+func (r *Report) WriteTable(w io.Writer) error { return r.WriteSummary(w, TableOptions{}) }
+
+// WriteSummary prints the summary table, the totals and the failures.
+func (r *Report) WriteSummary(w io.Writer, opts TableOptions) error {
+	var tw *tablewriter.Table
+	if opts.ByBoard {
+		tw = tablewriter.NewTable(w, tablewriter.WithHeader([]string{"board", "firmware", "dialect", "pass", "fail", "error", "skip", "time", "first failure"}))
+	} else {
+		tw = tablewriter.NewTable(w, tablewriter.WithHeader([]string{"board", "case", "status", "time", "detail"}))
+	}
 	for _, b := range r.Boards {
-		if b.SetupError != "" && len(b.Cases) == 0 {
-			if err := tw.Append([]string{b.Name, "(setup)", string(StatusError), "", clip(b.SetupError, 60)}); err != nil {
-				return fmt.Errorf("summary table: %w", err)
+		var rows [][]string
+		if opts.ByBoard {
+			fw, dialect := b.Declared.Firmware, b.Declared.Dialect
+			if b.Info != nil {
+				fw, dialect = b.Info.Firmware+" "+b.Info.FirmwareVersion, b.Info.Dialect
+			}
+			first := b.SetupError
+			for _, c := range b.Cases {
+				if first == "" && (c.Status == StatusFail || c.Status == StatusError) {
+					first = c.ID + ": " + c.Message
+				}
+			}
+			s := b.Summary
+			rows = append(rows, []string{b.Name, fw, dialect, fmt.Sprint(s.Pass), fmt.Sprint(s.Fail), fmt.Sprint(s.Error), fmt.Sprint(s.Skip),
+				fmtDuration(b.DurationMS), clip(first, 60)})
+		} else {
+			if b.SetupError != "" && len(b.Cases) == 0 {
+				rows = append(rows, []string{b.Name, "(setup)", string(StatusError), "", clip(b.SetupError, 60)})
+			}
+			for _, c := range b.Cases {
+				status := string(c.Status)
+				if c.Optional && (c.Status == StatusFail || c.Status == StatusError) {
+					status += " (optional)"
+				}
+				detail := ""
+				if c.Status != StatusPass {
+					detail = clip(c.Message, 60)
+				}
+				rows = append(rows, []string{b.Name, c.ID, status, fmtDuration(c.DurationMS), detail})
 			}
 		}
-		for _, c := range b.Cases {
-			status := string(c.Status)
-			if c.Optional && (c.Status == StatusFail || c.Status == StatusError) {
-				status += " (optional)"
-			}
-			detail := ""
-			if c.Status != StatusPass {
-				detail = clip(c.Message, 60)
-			}
-			row := []string{b.Name, c.ID, status, fmtDuration(c.DurationMS), detail}
+		for _, row := range rows {
 			if err := tw.Append(row); err != nil {
 				return fmt.Errorf("summary table: %w", err)
 			}
@@ -298,10 +331,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if b.SetupError != "" {
 			lines = append(lines, fmt.Sprintf("board %s: setup: %s", b.Name, b.SetupError))
 		}
+		n := 0
 		for _, c := range b.Cases {
-			if c.Status == StatusFail || c.Status == StatusError {
+			if c.Status != StatusFail && c.Status != StatusError {
+				continue
+			}
+			n++
+			if opts.MaxFailures == 0 || n <= opts.MaxFailures {
 				lines = append(lines, c.OneLine())
 			}
+		}
+		if opts.MaxFailures > 0 && n > opts.MaxFailures {
+			lines = append(lines, fmt.Sprintf("board %s: … and %d more (see the reports)", b.Name, n-opts.MaxFailures))
 		}
 	}
 	if len(lines) > 0 {
@@ -436,9 +477,4 @@ func (r Redactor) lines(ls []string) []string {
 		out[i] = r.Text(l)
 	}
 	return out
-}
-
-// sortBoards orders board reports by name.
-func sortBoards(bs []BoardReport) {
-	sort.SliceStable(bs, func(i, j int) bool { return bs[i].Name < bs[j].Name })
 }

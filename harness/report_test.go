@@ -272,3 +272,15 @@ func TestProgressPlainAndTTY(t *testing.T) {
 	defer slave.Close()
 	assert.True(t, IsTerminal(slave), "a pty is a terminal")
 }
+
+func TestWriteSummaryByBoard(t *testing.T) {
+	r := sampleReport()
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteSummary(&buf, TableOptions{ByBoard: true, MaxFailures: 1}))
+	out := buf.String()
+	assert.Contains(t, out, "hiltest-agent 1.0.0")
+	assert.Contains(t, out, "sas/default/primary: SAS signature")
+	assert.Contains(t, out, "board sim-1: sas/default/primary: SAS signature differs at byte 87")
+	assert.Contains(t, out, "board sim-1: … and 1 more (see the reports)")
+	assert.NotContains(t, out, "board sim-1: dps/register:")
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hiltest/hiltest/harness"
+)
+
+// writeBench writes a bench file of simulated boards: name → bug ("" = healthy).
+func writeBench(t *testing.T, dir string, boards [][2]string, extra string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("boards:\n")
+	for i, bd := range boards {
+		b.WriteString("  - name: " + bd[0] + "\n    profile: sim\n    dialect: default\n    firmware: hiltest-sim\n    revision: r1\n    labels: [test]\n    sim:\n")
+		if bd[1] != "" {
+			b.WriteString("      bug: " + bd[1] + "\n")
+		}
+		b.WriteString("      seed: " + string(rune('1'+i)) + "\n")
+	}
+	b.WriteString("dps:\n  mode: mock\n  retry_after: 1\n")
+	b.WriteString(extra)
+	p := filepath.Join(dir, "bench.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	return p
+}
+
+func TestRunUsage(t *testing.T) {
+	dir := t.TempDir()
+	bench := writeBench(t, dir, [][2]string{{"sim-1", ""}}, "")
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("boards:\n  - name: b1\n    profile: nope\n    port: /dev/x\n"), 0o644))
+	tests := []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"no bench", []string{"run"}, "--bench is required"},
+		{"missing bench", []string{"run", "--bench", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{"bad bench", []string{"run", "--bench", bad}, `unknown profile "nope"`},
+		{"no case", []string{"run", "--bench", bench, "--only", "zzz-none"}, `no case matches --only "zzz-none"`},
+		{"bad baseline", []string{"run", "--bench", bench, "--baseline", bench}, "not a hiltest report"},
+		{"extra arg", []string{"run", "x"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tt.args, &out, &errb)
+			assert.Equal(t, 2, code, "stderr: %s", errb.String())
+			assert.Contains(t, errb.String(), tt.err)
+		})
+	}
+}
+
+// junitDoc is the shape of a JUnit XML file with the attributes CI
+// readers require.
+type junitDoc struct {
+	Tests  *int `xml:"tests,attr"`
+	Suites []struct {
+		Name     *string  `xml:"name,attr"`
+		Tests    *int     `xml:"tests,attr"`
+		Failures *int     `xml:"failures,attr"`
+		Errors   *int     `xml:"errors,attr"`
+		Skipped  *int     `xml:"skipped,attr"`
+		Time     *float64 `xml:"time,attr"`
+		Cases    []struct {
+			Name      *string  `xml:"name,attr"`
+			Classname *string  `xml:"classname,attr"`
+			Time      *float64 `xml:"time,attr"`
+			Failure   *struct {
+				Message *string `xml:"message,attr"`
+				Body    string  `xml:",chardata"`
+			} `xml:"failure"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func checkJUnit(t *testing.T, path string) junitDoc {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var j junitDoc
+	require.NoError(t, xml.Unmarshal(data, &j))
+	require.NotNil(t, j.Tests)
+	for _, s := range j.Suites {
+		for _, p := range []any{s.Name, s.Tests, s.Failures, s.Errors, s.Skipped, s.Time} {
+			require.NotNil(t, p)
+		}
+		require.Equal(t, *s.Tests, len(s.Cases))
+		for _, c := range s.Cases {
+			require.NotNil(t, c.Name)
+			require.NotNil(t, c.Classname)
+			require.NotNil(t, c.Time)
+			if c.Failure != nil {
+				require.NotNil(t, c.Failure.Message)
+			}
+		}
+	}
+	return j
+}
+
+func TestRunBenchFileAndGate(t *testing.T) {
+	dir := t.TempDir()
+	healthy := writeBench(t, dir, [][2]string{{"sim-1", ""}, {"sim-2", ""}}, "")
+	baseOut := filepath.Join(dir, "base")
+	var out, errb bytes.Buffer
+	code := run([]string{"run", "--bench", healthy, "--out", baseOut, "--only", "sas/*", "--gate"}, &out, &errb)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out.String(), errb.String())
+	assert.Contains(t, out.String(), "gate: pass")
+	assert.Contains(t, out.String(), "reports: "+filepath.Join(baseOut, "report.json"))
+	j := checkJUnit(t, filepath.Join(baseOut, "junit.xml"))
+	require.Len(t, j.Suites, 2)
+	rep, err := harness.ReadReport(filepath.Join(baseOut, "report.json"))
+	require.NoError(t, err)
+	require.Greater(t, rep.Summary.Pass, 0)
+	assert.Equal(t, "r1", rep.Board("sim-1").Declared.Revision)
+	require.NotNil(t, rep.Board("sim-1").Info)
+	assert.Equal(t, "hiltest-sim", rep.Board("sim-1").Info.Firmware)
+
+	// The same bench with a seeded bug on sim-2: the gate fails, and the
+	// comparison names the regressions.
+	dir2 := t.TempDir()
+	buggy := writeBench(t, dir2, [][2]string{{"sim-1", ""}, {"sim-2", "sr-not-encoded"}}, "")
+	runOut := filepath.Join(dir2, "run")
+	out.Reset()
+	errb.Reset()
+	code = run([]string{"run", "--bench", buggy, "--out", runOut, "--only", "sas/*", "--baseline", filepath.Join(baseOut, "report.json"), "--gate"}, &out, &errb)
+	assert.Equal(t, 1, code, "stdout: %s\nstderr: %s", out.String(), errb.String())
+	assert.Contains(t, out.String(), "regression (")
+	assert.Contains(t, out.String(), "board sim-2:")
+	assert.Contains(t, errb.String(), "gate:")
+	assert.Contains(t, strings.ToLower(out.String()), "sr not url-encoded")
+	checkJUnit(t, filepath.Join(runOut, "junit.xml"))
+
+	// Without --gate the run itself succeeds; diff reports the regression.
+	out.Reset()
+	code = run([]string{"diff", filepath.Join(baseOut, "report.json"), filepath.Join(runOut, "report.json")}, &out, &errb)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out.String(), "sim-2")
+}
+
+// TestCLIChild runs the CLI with the arguments in HILTEST_CLI_ARGS (a JSON
+// array) when set; the other tests re-execute the test binary with it to
+// run the CLI as a process they can kill.
+func TestCLIChild(t *testing.T) {
+	args := os.Getenv("HILTEST_CLI_ARGS")
+	if args == "" {
+		t.Skip("only run as a child process")
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(args), &list); err != nil {
+		t.Fatal(err)
+	}
+	os.Exit(run(list, os.Stdout, os.Stderr))
+}
+
+func TestRunKilledLeavesValidJSONL(t *testing.T) {
+	dir := t.TempDir()
+	bench := writeBench(t, dir, [][2]string{{"sim-1", ""}, {"sim-2", ""}}, "")
+	out := filepath.Join(dir, "out")
+	// Paced at 9600 baud the suite takes long enough to be killed midway.
+	args := []string{"run", "--bench", bench, "--out", out, "--sim-baud", "9600"}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChild$")
+	enc, err := json.Marshal(args)
+	require.NoError(t, err)
+	cmd.Env = append(os.Environ(), "HILTEST_CLI_ARGS="+string(enc))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	events := filepath.Join(out, harness.EventsFile)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		data, _ := os.ReadFile(events)
+		if bytes.Count(data, []byte(`"event":"case"`)) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("no case finished in time; stderr: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.False(t, ee.Success())
+
+	data, err := os.ReadFile(events)
+	require.NoError(t, err)
+	complete := data
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		complete = data[:i+1]
+	}
+	assert.Equal(t, len(data), len(complete), "lines are written whole")
+	sc := bufio.NewScanner(bytes.NewReader(complete))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	var cases int
+	first := true
+	for sc.Scan() {
+		var e harness.Event
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &e), "line %q", sc.Text())
+		if first {
+			assert.Equal(t, "run-start", e.Event)
+			first = false
+		}
+		assert.NotEqual(t, "run-end", e.Event, "the run was killed before its end")
+		if e.Event == "case" {
+			require.NotNil(t, e.Case)
+			assert.NotEmpty(t, e.Case.ID)
+			assert.NotEmpty(t, e.Case.Status)
+			cases++
+		}
+	}
+	assert.GreaterOrEqual(t, cases, 3)
+	_, err = os.Stat(filepath.Join(out, harness.ReportFile))
+	assert.True(t, os.IsNotExist(err), "the final report is written only at the end")
+}
