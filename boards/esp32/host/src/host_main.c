@@ -160,8 +160,11 @@ static void boot(const char *reason)
                                                 : "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)";
     H.reboot_sw = 0;
     H.download = 0;
-    /* the clock starts near 0 after every boot, as on an ESP32 without SNTP */
-    h_time_set(&H, H.clock_system ? (int64_t)time(NULL) : 0);
+    /* As on an ESP32, the RTC keeps the clock across a software reset; a
+     * power-on or EN reset starts it near 0 (no SNTP). TIME.GET says set=0
+     * after any boot. */
+    if (strcmp(reason, "sw") != 0)
+        h_time_set(&H, H.clock_system ? (int64_t)time(NULL) : 0);
     id.board = "host";
     id.chip = "host";
     id.mac = H.mac;
