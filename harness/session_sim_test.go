@@ -80,9 +80,11 @@ func TestSimHardResetSteps(t *testing.T) {
 	want := []string{"state=running", "state=reset", "state=running"}
 	for i, step := range HardResetSequence(false) {
 		require.NoError(t, runSequence(ctx, c, []ResetStep{step}))
-		st, err := c.Command("state")
-		require.NoError(t, err)
-		assert.Contains(t, st, want[i], "after %s", step)
+		// EN rises through an RC delay (sim.ENDelay) after RTS is released.
+		assert.Eventually(t, func() bool {
+			st, err := c.Command("state")
+			return err == nil && strings.Contains(st, want[i])
+		}, 5*time.Second, time.Millisecond, "after %s", step)
 	}
 	// The board rebooted between requests: the next call says so, the one
 	// after works.
@@ -93,6 +95,44 @@ func TestSimHardResetSteps(t *testing.T) {
 	assert.Contains(t, err.Error(), "reason=hw")
 	_, err = s.Call(ctx, protocol.VerbPing)
 	require.NoError(t, err)
+}
+
+// The bootloader sequences pass through "both lines asserted" for less than
+// the EN RC delay, so the chip comes out of reset with IO0 low: the ROM
+// download mode, no READY. HardReset brings it back to run mode.
+func TestSimBootloaderSequences(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b, s := startSim(t, "")
+	defer b.Close()
+	defer s.Close()
+	ctx := context.Background()
+	c, err := dialCtl(ctx, b.Link())
+	require.NoError(t, err)
+	defer c.Close()
+	state := func(want string) bool {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if st, err := c.Command("state"); err == nil && strings.Contains(st, want) {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	for _, seq := range [][]ResetStep{ClassicBootloaderSequence(DefaultResetDelay), UnixTightBootloaderSequence(DefaultResetDelay)} {
+		// Line changes travel one socket round trip apart; on a starved
+		// machine that can exceed the RC delay, so allow a few tries.
+		download := false
+		for try := 0; try < 3 && !download; try++ {
+			require.NoError(t, runSequence(ctx, c, seq), FormatSequence(seq))
+			download = state("state=download")
+		}
+		assert.True(t, download, "%s: no download mode", FormatSequence(seq))
+		require.NoError(t, runSequence(ctx, c, HardResetSequence(false)))
+		assert.True(t, state("state=running"), "HardReset after %s", FormatSequence(seq))
+	}
+	out := outputText(s.TakeOutput())
+	assert.Contains(t, out, "DOWNLOAD")
 }
 
 func TestSimFaults(t *testing.T) {
