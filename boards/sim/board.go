@@ -586,13 +586,13 @@ func (m *machine) unplug(d time.Duration) {
 	}
 	m.unplugged = true
 	b.out.setPort(nil)
+	_ = os.Remove(b.link) // first, so a host that sees the port close finds no link
 	b.mu.Lock()
 	if b.port != nil {
 		b.port.close()
 		b.port = nil
 	}
 	b.mu.Unlock()
-	_ = os.Remove(b.link)
 	m.port = nil
 	m.replug = time.NewTimer(d)
 }
