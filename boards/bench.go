@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -87,13 +88,41 @@ type BenchWiFi struct {
 // does not depend on the reference implementation.
 func Dialects() []string { return []string{"default", "azure-sdk-for-c", "azure-iot-sdk-c"} }
 
-// LoadBench reads and validates a bench file.
+// LoadBench reads and validates a bench file. Relative paths in it (the
+// mock DPS enrollments file, a simulated board's agent binary) are taken
+// relative to the file's directory, and must exist.
 func LoadBench(path string) (*Bench, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load bench: %w", err)
 	}
-	return ParseBench(data, path)
+	b, err := ParseBench(data, path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	var errs []error
+	resolve := func(p *string, line int, what string) {
+		if *p == "" {
+			return
+		}
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+		if _, err := os.Stat(*p); err != nil {
+			errs = append(errs, &benchError{file: path, line: line, msg: fmt.Sprintf("%s: %v", what, err)})
+		}
+	}
+	resolve(&b.DPS.Enrollments, b.DPS.Line, "dps: enrollments")
+	for i := range b.Boards {
+		if s := b.Boards[i].Sim; s != nil && strings.Contains(s.Agent, "/") {
+			resolve(&s.Agent, b.Boards[i].Line, fmt.Sprintf("board %q: sim: agent", b.Boards[i].Name))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return b, nil
 }
 
 // benchError is a validation error at a line of the bench file.

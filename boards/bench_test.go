@@ -129,3 +129,26 @@ func TestDraftBenchParses(t *testing.T) {
 	assert.Equal(t, []string{"a: b"}, b.Boards[2].Labels)
 	assert.Contains(t, string(draft), "# no built-in profile matches")
 }
+
+func TestLoadBenchRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "enr.yaml"), []byte("idScope: x\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "agent"), nil, 0o700))
+	bench := filepath.Join(dir, "bench.yaml")
+	write := func(s string) { require.NoError(t, os.WriteFile(bench, []byte(s), 0o600)) }
+
+	write("boards:\n  - name: s\n    profile: sim\n    sim: {agent: ./agent}\ndps:\n  enrollments: enr.yaml\n")
+	b, err := LoadBench(bench)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "enr.yaml"), b.DPS.Enrollments)
+	assert.Equal(t, filepath.Join(dir, "agent"), b.Boards[0].Sim.Agent)
+
+	write("boards:\n  - name: s\n    profile: sim\n    sim: {agent: ./nope}\ndps:\n  enrollments: missing.yaml\n")
+	_, err = LoadBench(bench)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), bench+":6: dps: enrollments: stat "+filepath.Join(dir, "missing.yaml"))
+	assert.Contains(t, err.Error(), bench+":2: board \"s\": sim: agent: stat "+filepath.Join(dir, "nope"))
+
+	_, err = LoadBench(filepath.Join(dir, "absent.yaml"))
+	assert.ErrorContains(t, err, "load bench: open ")
+}
