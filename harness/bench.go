@@ -391,7 +391,15 @@ func (m *BenchMember) bringUp(ctx context.Context, bench *boards.Bench, dps DPST
 	if opts.NoPrepare {
 		return nil
 	}
-	m.reprepare = func(ctx context.Context) error { return m.prepare(ctx, bench, dps, getenv, now) }
+	m.reprepare = func(ctx context.Context) error {
+		err := m.prepare(ctx, bench, dps, getenv, now)
+		if errors.Is(err, ErrBoardReset) {
+			// The board rebooted while being prepared (a brownout, a
+			// watchdog): what was set is gone, so start over, once.
+			err = m.prepare(ctx, bench, dps, getenv, now)
+		}
+		return err
+	}
 	return m.reprepare(ctx)
 }
 
