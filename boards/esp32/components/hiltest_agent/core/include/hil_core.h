@@ -386,8 +386,8 @@ typedef struct hil_agent {
     char req[HIL_REQ_MAX];
     char http[HIL_HTTP_MAX + 1];
     hil_dps_result res;
-    char list_http[128];
-    char list_retry[128];
+    char list_http[256];  /* comma-separated; exchanges past its end are not listed */
+    char list_retry[256];
 } hil_agent;
 
 /* Sets up an agent (all state cleared: blobs, CA, DPS config). */

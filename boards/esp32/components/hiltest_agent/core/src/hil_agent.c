@@ -768,7 +768,7 @@ static void v_dps_register(hil_agent *a, uint16_t seq, const char *verb)
     size_t scope_len, reg_len, n, req_len;
     int64_t timeout_s = 60;
     uint32_t start, budget;
-    int step = 0;
+    int step = 0, http_last = 0;
     char op[HIL_JSON_STR];
     hil_writer w;
 
@@ -805,6 +805,7 @@ static void v_dps_register(hil_agent *a, uint16_t seq, const char *verb)
             return;
         }
         step++;
+        http_last = r.status;
         list_add(a->list_http, sizeof a->list_http, r.status);
         if (r.retry_after >= 0)
             list_add(a->list_retry, sizeof a->list_retry, r.retry_after);
@@ -854,13 +855,7 @@ static void v_dps_register(hil_agent *a, uint16_t seq, const char *verb)
         const char *status = a->res.status[0] != '\0' ? a->res.status : a->res.rs_status;
         const char *ec = a->res.rs_error_code[0] != '\0' ? a->res.rs_error_code : a->res.error_code;
         const char *em = a->res.rs_error_message[0] != '\0' ? a->res.rs_error_message : a->res.message;
-        int http_last = 0;
-        {
-            /* the last HTTP status decides "failed" for error answers */
-            const char *c = strrchr(a->list_http, ',');
-            c = c ? c + 1 : a->list_http;
-            http_last = (int)parse_u((const uint8_t *)c, strlen(c));
-        }
+        /* an error answer (or one without a status) is "failed" */
         if (http_last >= 300 || status[0] == '\0')
             status = "failed";
         begin(a, &w, HIL_KIND_OK, seq, verb);
