@@ -223,3 +223,23 @@ func TestFlipHexCase(t *testing.T) {
 		}
 	}
 }
+
+func TestNearAuthorization(t *testing.T) {
+	b := []byte("PUT /s/registrations/d/register?api-version=2021-06-01 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 70\r\nAuthorization: SharedAccessSignature sr=x&sig=y&se=1\r\n\r\n{\"registrationId\":\"device-with-a-long-registration-id-0123456789\"}")
+	auth := strings.Index(string(b), "Authorization")
+	tests := []struct {
+		name   string
+		offset int
+		want   bool
+	}{
+		{"request line", 45, false},
+		{"in the token", auth + 30, true},
+		{"just before the header", auth - 10, true},
+		{"body end", len(b) - 1, false},
+	}
+	for _, tt := range tests {
+		if got := nearAuthorization(b, tt.offset); got != tt.want {
+			t.Errorf("%s: nearAuthorization(%d) = %v, want %v", tt.name, tt.offset, got, tt.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -382,5 +383,24 @@ func compareRequest(t *harness.T, what string, raw []byte, in tokenInputs, cfg d
 			Diagnosis: "malformed HTTP request", Divergence: reference.FirstDivergence(wantRaw, raw), Secret: true})
 		return
 	}
-	compare(t, what+" request", string(want.Bytes()), string(got.Bytes()), true, diagnoseRequest(want, got, in))
+	wb, gb := want.Bytes(), got.Bytes()
+	d := reference.FirstDivergence(wb, gb)
+	if d == nil {
+		return
+	}
+	t.Fail(harness.Failure{Message: what + " request " + d.String(), Diagnosis: diagnoseRequest(want, got, in), Divergence: d,
+		Secret: nearAuthorization(wb, d.Offset) || nearAuthorization(gb, d.Offset)})
+}
+
+// nearAuthorization reports whether the divergence view around offset
+// (reference.FirstDivergence shows a window of bytes each side) reaches
+// into the Authorization header line, which holds the token.
+func nearAuthorization(b []byte, offset int) bool {
+	const window = 32 // at least the window reference.FirstDivergence shows
+	start := bytes.Index(b, []byte("\r\nAuthorization:"))
+	if start < 0 {
+		return false
+	}
+	end := start + 2 + bytes.Index(b[start+2:], []byte("\r\n"))
+	return offset+window >= start && offset-window < end
 }
