@@ -213,3 +213,17 @@ func TestDiagnosesEndpoint(t *testing.T) {
 		t.Errorf("%d requests captured, want 1", n)
 	}
 }
+
+func TestServerLimits(t *testing.T) {
+	s := NewTestServer(t, Options{ReadHeaderTimeout: 3 * time.Second})
+	if s.srv.ReadHeaderTimeout != 3*time.Second || s.srv.ReadTimeout != 30*time.Second ||
+		s.srv.WriteTimeout != 30*time.Second || s.srv.IdleTimeout != 120*time.Second {
+		t.Errorf("timeouts %v %v %v %v", s.srv.ReadHeaderTimeout, s.srv.ReadTimeout, s.srv.WriteTimeout, s.srv.IdleTimeout)
+	}
+	// Headers over 32 KiB are refused by net/http before the handler.
+	c := dialRaw(t, s)
+	r := c.do(rawRequest(s.Host(), "GET", "/_mock/diagnoses", [][2]string{{"X-Big", strings.Repeat("a", 40<<10)}}, ""))
+	if r.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status %d, want 431", r.Status)
+	}
+}
