@@ -39,3 +39,16 @@ func TestRunLoad(t *testing.T) {
 		t.Errorf("percentiles %s", res)
 	}
 }
+
+func TestRunLoadLoopbackOnly(t *testing.T) {
+	for _, u := range []string{"", "https://global.azure-devices-provisioning.net", "https://192.168.1.10:8443", "://bad"} {
+		if _, err := RunLoad(context.Background(), LoadOptions{URL: u, Duration: time.Millisecond}); err == nil {
+			t.Errorf("RunLoad accepted %q", u)
+		}
+	}
+	for _, u := range []string{"https://127.0.0.1:1", "https://[::1]:1", "https://localhost:1"} {
+		if err := checkLoopbackURL(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,8 @@ import (
 // Each device first runs one untimed flow (connection set-up, TLS
 // handshake); the figures are those of the steady state after it.
 type LoadOptions struct {
-	// URL is the base URL of the server ("https://127.0.0.1:port").
+	// URL is the base URL of the server ("https://127.0.0.1:port"); only
+	// loopback addresses are accepted.
 	URL     string
 	RootCAs *x509.CertPool
 	// IDScope and GroupKey: device i is "load-<i>" of a symmetric-key group
@@ -118,8 +120,8 @@ func (r *LoadResult) merge(o LoadResult) {
 
 // runLoad is RunLoad returning the flow latencies instead of percentiles.
 func runLoad(ctx context.Context, opts LoadOptions) (LoadResult, []time.Duration, error) {
-	if opts.URL == "" {
-		return LoadResult{}, nil, errors.New("load: URL is empty")
+	if err := checkLoopbackURL(opts.URL); err != nil {
+		return LoadResult{}, nil, fmt.Errorf("load: %w", err)
 	}
 	if opts.IDScope == "" {
 		opts.IDScope = DemoIDScope
@@ -256,6 +258,23 @@ func runLoad(ctx context.Context, opts LoadOptions) (LoadResult, []time.Duration
 	res.FlowsPerSec = float64(res.Flows) / elapsed.Seconds()
 	res.RequestsPerSec = float64(res.Requests) / elapsed.Seconds()
 	return res, slices.Concat(lats...), nil
+}
+
+// checkLoopbackURL refuses load against anything but a loopback address:
+// the load generator is for the mock, never for a real service.
+func checkLoopbackURL(raw string) error {
+	if raw == "" {
+		return errors.New("URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("URL %q: %w", raw, err)
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("URL %q: load targets loopback addresses only", raw)
+	}
+	return nil
 }
 
 type loadDevice struct {
