@@ -243,3 +243,19 @@ func TestNearAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDiagnoseToken measures the worst case: a signature no
+// hypothesis explains, so every key and string-to-sign is tried.
+func BenchmarkDiagnoseToken(b *testing.B) {
+	dev, _ := reference.DeriveDeviceKey(testGroupKey, testRegID)
+	in := tokenInputs{Dialect: reference.DialectDefault, DialectFrom: "the bench declared", IDScope: testScope, RegID: testRegID,
+		Key: dev, GroupKey: testGroupKey, Expiry: 1893456000, KeyName: "registration"}
+	sr := reference.DialectDefault.Resource(testScope, testRegID)
+	sig, _ := reference.Sign("AAECAwQFBgcICQoLDA0ODw==", sr+"\n1893456000")
+	tok := token(sr, reference.DialectDefault.Encode(sig), "1893456000", "registration")
+	for b.Loop() {
+		if diagnoseToken(in, tok) == "" {
+			b.Fatal("no diagnosis")
+		}
+	}
+}

@@ -110,7 +110,12 @@ func (e *FileError) Error() string {
 // returns its cases. Files are validated as a whole: every problem is
 // reported, each as "file:line: message" (see FileError), joined into one
 // error. Case ids must be unique across the directory.
+//
+// dir may also name a single case file.
 func Load(dir string) ([]harness.Case, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return loadFiles(os.DirFS(filepath.Dir(dir)), []string{filepath.Base(dir)}, filepath.Dir(dir))
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load cases: %w", err)

@@ -150,6 +150,11 @@ func TestLoadDirectory(t *testing.T) {
 		t.Errorf("error %v\nwant %q", err, want)
 	}
 
+	// A single file.
+	if cs, err := Load(filepath.Join(dir, "a.yaml")); err != nil || len(cs) != 3 {
+		t.Errorf("Load(file) = %d cases, %v; want 3 cases", len(cs), err)
+	}
+
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no case files") {
 		t.Errorf("empty directory: error %v", err)
 	}
