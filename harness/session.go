@@ -662,6 +662,9 @@ func (s *Session) ready(ctx context.Context, resetting bool) error {
 	w := s.begin()
 	defer s.end()
 	if err := s.hello(ctx, w); err != nil {
+		if errors.Is(err, ErrBoardLost) {
+			return err
+		}
 		return fmt.Errorf("%w: %s; handshake after it failed: %w", ErrBoardReset, what, err)
 	}
 	return fmt.Errorf("%w: %s", ErrBoardReset, what)
@@ -677,7 +680,9 @@ func (s *Session) request(ctx context.Context, w *waiter, verb string, args []pr
 		if rb.bounced {
 			what = "port vanished and came back"
 		}
-		if herr := s.afterReset(ctx, w, !rb.bounced, time.Time{}); herr != nil {
+		if herr := s.afterReset(ctx, w, !rb.bounced, time.Time{}); errors.Is(herr, ErrBoardLost) {
+			return nil, fmt.Errorf("%s: %w", verb, herr)
+		} else if herr != nil {
 			return nil, fmt.Errorf("%s: %w (%s); handshake after it failed: %w", verb, ErrBoardReset, what, herr)
 		}
 		return nil, fmt.Errorf("%s: %w (%s)", verb, ErrBoardReset, what)
@@ -911,6 +916,15 @@ func (s *Session) hello(ctx context.Context, w *waiter) error {
 		return err
 	}
 	s.mu.Lock()
+	if old := s.info.MAC; old != "" && info.MAC != old {
+		// The port now leads to another board (a re-used device node, a
+		// board swapped on the bench): nothing said to this session holds.
+		s.lost = fmt.Errorf("%w: a different board answered on %s (MAC %s, was %s)", ErrBoardLost, s.path, info.MAC, old)
+		err := s.lost
+		s.mu.Unlock()
+		s.logf("%v", err)
+		return err
+	}
 	s.info = info
 	s.txMax = min(s.cfg.MaxFrame, info.MaxFrame)
 	s.rebooted, s.bounced = "", false

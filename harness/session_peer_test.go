@@ -52,6 +52,7 @@ type peer struct {
 	evSeq    uint16
 	lines    []string // control socket lines received
 	dtr, rts bool
+	mac      string // announced MAC
 	max      int    // announced max frame
 	caps     string // announced caps
 	proto    string // announced proto
@@ -72,7 +73,7 @@ func newPeer(t testing.TB) *peer {
 	t.Helper()
 	dir := t.TempDir()
 	p := &peer{t: t, dir: dir, link: filepath.Join(dir, "board"), faults: map[string][]action{},
-		blobs: map[string][]byte{}, max: 4096, proto: "1",
+		blobs: map[string][]byte{}, max: 4096, proto: "1", mac: "24:0A:C4:00:00:01",
 		caps: "ping,reset,time,derive,sas,dps.request,dps.register,tls.ca,net.wifi,dps.config,blob"}
 	if err := p.plug(false); err != nil {
 		t.Fatal(err)
@@ -130,6 +131,9 @@ func (p *peer) unplug() {
 	m, s, g := p.master, p.slave, p.gone
 	p.master, p.slave = nil, nil
 	p.mu.Unlock()
+	// Like the simulator, remove the link: the pty's number may be reused
+	// by another process at once.
+	os.Remove(p.link)
 	if m != nil {
 		m.Close()
 		s.Close()
@@ -305,7 +309,7 @@ func (p *peer) answer(req *protocol.Frame) *protocol.Frame {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return ok(protocol.String("proto", p.proto), protocol.String("fw", "peer"), protocol.String("fw_version", "0.1"),
-			protocol.String("board", "pty-peer"), protocol.String("chip", "ESP32"), protocol.String("mac", "24:0A:C4:00:00:01"),
+			protocol.String("board", "pty-peer"), protocol.String("chip", "ESP32"), protocol.String("mac", p.mac),
 			protocol.Int("max", int64(p.max)), protocol.Int("blob_max", 65536), protocol.String("dialect", "default"),
 			protocol.String("caps", p.caps))
 	case protocol.VerbPing:

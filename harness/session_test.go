@@ -549,3 +549,23 @@ func TestResetIgnoresEarlierReady(t *testing.T) {
 	_, err := s.Call(context.Background(), protocol.VerbPing)
 	require.NoError(t, err)
 }
+
+func TestDifferentBoardAfterReopen(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+	p.unplug()
+	p.set(func() { p.mac = "24:0A:C4:99:99:99" })
+	require.NoError(t, p.plug(true))
+	require.Eventually(t, func() bool { return s.Stats().Reopens == 1 }, 5*time.Second, 10*time.Millisecond)
+	_, err := s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardLost)
+	assert.NotErrorIs(t, err, ErrBoardReset)
+	assert.Contains(t, err.Error(), "a different board answered")
+	assert.True(t, s.Lost())
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardLost)
+	assert.Equal(t, "24:0A:C4:00:00:01", s.Info().MAC)
+}
