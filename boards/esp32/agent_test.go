@@ -480,8 +480,8 @@ func TestHostAgentRegistersWithMockDPS(t *testing.T) {
 	f := a.call(30*time.Second, protocol.VerbDPSRegister, protocol.String("id_scope", srv.IDScope()),
 		protocol.String("reg_id", mockdps.DemoDevice1), protocol.String("key", mockdps.DemoDevice1PrimaryKey),
 		protocol.Int("expiry", expiry))
-	if f.String("code") != string(protocol.CodeTLS) {
-		t.Errorf("DPS.REGISTER with the wrong anchor: %s, want ERR code=TLS", f.Redacted())
+	if f.String("code") != string(protocol.CodeTLS) || !strings.Contains(f.String("msg"), "trusted CA") {
+		t.Errorf("DPS.REGISTER with the wrong anchor: %s, want ERR code=TLS naming the untrusted certificate", f.Redacted())
 	}
 }
 

@@ -427,6 +427,7 @@ int main(int argc, char **argv)
     P.tls_write = host_tls_write;
     P.tls_read = host_tls_read;
     P.tls_close = host_tls_close;
+    P.tls_error = host_tls_error;
 
     boot("poweron");
     printf("PTY %s\n", H.path);

@@ -16,5 +16,6 @@ hil_err host_tls_connect(void *ctx, const char *host, uint16_t port, const char 
 int host_tls_write(void *ctx, void *conn, const uint8_t *buf, size_t len);
 int host_tls_read(void *ctx, void *conn, uint8_t *buf, size_t len, uint32_t timeout_ms);
 void host_tls_close(void *ctx, void *conn);
+void host_tls_error(void *ctx, char *buf, size_t cap);
 
 #endif

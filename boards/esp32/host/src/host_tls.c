@@ -34,11 +34,36 @@ typedef struct {
     mbedtls_ctr_drbg_context drbg;
 } host_conn;
 
+/* Why the last connect failed, for the ERR frame (the agent is single-threaded). */
+static char last_error[128];
+
+static void set_error(const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= sizeof last_error)
+        n = sizeof last_error - 1;
+    memcpy(last_error, s, n);
+    last_error[n] = '\0';
+}
+
 static void log_mbedtls(const char *what, int rc)
 {
     char buf[160];
     mbedtls_strerror(rc, buf, sizeof buf);
     fprintf(stderr, "hiltest-agent: tls: %s: -0x%04X %s\n", what, (unsigned)-rc, buf);
+    set_error(buf);
+}
+
+void host_tls_error(void *ctx, char *buf, size_t cap)
+{
+    size_t n = strlen(last_error);
+    (void)ctx;
+    if (cap == 0)
+        return;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, last_error, n);
+    buf[n] = '\0';
 }
 
 static int is_ip_literal(const char *host)
@@ -59,6 +84,7 @@ static int tcp_connect(const char *host, uint16_t port, uint32_t timeout_ms)
     snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
     if (getaddrinfo(host, portstr, &hints, &res) != 0) {
         fprintf(stderr, "hiltest-agent: tls: cannot resolve %s\n", host);
+        set_error("cannot resolve the host name");
         return -1;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -96,9 +122,11 @@ static int tcp_connect(const char *host, uint16_t port, uint32_t timeout_ms)
         break;
     }
     freeaddrinfo(res);
-    if (result < 0)
+    if (result < 0) {
         fprintf(stderr, "hiltest-agent: tls: cannot connect to %s:%u%s\n", host, (unsigned)port,
                 result == -2 ? " (timeout)" : "");
+        set_error(result == -2 ? "TCP connect timed out" : "TCP connection refused or unreachable");
+    }
     return result;
 }
 
@@ -120,6 +148,7 @@ hil_err host_tls_connect(void *ctx, const char *host, uint16_t port, const char 
     int rc, fd;
     static const char pers[] = "hiltest-agent";
     (void)ctx;
+    last_error[0] = '\0';
     if (timeout_ms > 30000)
         timeout_ms = 30000;
     c = calloc(1, sizeof *c);
@@ -178,8 +207,13 @@ hil_err host_tls_connect(void *ctx, const char *host, uint16_t port, const char 
         log_mbedtls("handshake", rc);
         if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
             char info[256];
-            mbedtls_x509_crt_verify_info(info, sizeof info, "  ", mbedtls_ssl_get_verify_result(&c->ssl));
+            size_t n;
+            mbedtls_x509_crt_verify_info(info, sizeof info, "", mbedtls_ssl_get_verify_result(&c->ssl));
             fprintf(stderr, "hiltest-agent: tls: certificate: %s", info);
+            /* the first reason, e.g. "The certificate is not correctly signed by the trusted CA" */
+            n = strcspn(info, "\n");
+            info[n] = '\0';
+            set_error(info);
         }
         conn_free(c);
         if (rc == MBEDTLS_ERR_SSL_TIMEOUT)

@@ -134,6 +134,12 @@ static int f_tread(void *ctx, void *conn, uint8_t *buf, size_t len, uint32_t tim
     f->ms += 10;
     return (int)n;
 }
+static void f_tls_error(void *ctx, char *buf, size_t cap)
+{
+    (void)ctx;
+    snprintf(buf, cap, "The certificate validity starts in the future");
+}
+
 static void f_tclose(void *ctx, void *conn)
 {
     fake *f = ctx;
@@ -934,6 +940,16 @@ static void test_register_flow(void)
     feed(req(54, "DPS.REGISTER " REGISTER_ARGS));
     CHECK(parse_last() == 0 && last.kind == HIL_KIND_ERR);
     CHECK_STR(val("code"), "TLS");
+    CHECK_STR(val("msg"), "TLS handshake failed");
+    /* with the platform's reason */
+    setup(HIL_DIALECT_DEFAULT);
+    P.tls_error = f_tls_error;
+    F.connect_err[0] = HIL_E_TLS;
+    F.responses[0] = r202;
+    F.nresp = 1;
+    feed(req(57, "DPS.REGISTER " REGISTER_ARGS));
+    CHECK(parse_last() == 0 && last.kind == HIL_KIND_ERR);
+    CHECK_STR(val("msg"), "TLS handshake failed: The certificate validity starts in the future");
     setup(HIL_DIALECT_DEFAULT);
     feed(req(55, "DPS.REGISTER " REGISTER_ARGS));
     CHECK(parse_last() == 0);

@@ -93,6 +93,7 @@ typedef struct {
 } esp_ctx;
 
 static esp_ctx s_ctx;
+static char s_tls_error[128]; /* why the last TLS connect failed */
 static hil_agent s_agent; /* large: blobs, CA, buffers; lives in .bss */
 static hil_platform s_platform;
 static bool s_started;
@@ -385,6 +386,7 @@ static hil_err p_tls_connect(void *ctx, const char *host, uint16_t port, const c
     int code = 0, flags = 0;
     esp_err_t last;
     (void)ctx;
+    s_tls_error[0] = '\0';
     memset(&cfg, 0, sizeof cfg);
     cfg.timeout_ms = (int)(timeout_ms > 30000 ? 30000 : timeout_ms);
     if (ca_pem != NULL) {
@@ -395,6 +397,7 @@ static hil_err p_tls_connect(void *ctx, const char *host, uint16_t port, const c
         cfg.crt_bundle_attach = esp_crt_bundle_attach;
 #else
         ESP_LOGE(TAG, "no trust anchor: send TLS.CA first");
+        snprintf(s_tls_error, sizeof s_tls_error, "no trust anchor (send TLS.CA first)");
         return HIL_E_TLS;
 #endif
     }
@@ -423,12 +426,27 @@ static hil_err p_tls_connect(void *ctx, const char *host, uint16_t port, const c
     esp_tls_conn_destroy(tls);
     ESP_LOGW(TAG, "TLS connect to %s:%u failed: %s (code -0x%x, verify flags 0x%x)", host, (unsigned)port,
              esp_err_to_name(last), (unsigned)-code, (unsigned)flags);
+    if (flags != 0) {
+        /* the first reason mbedTLS gives, e.g. "The certificate is not correctly signed by the trusted CA" */
+        char info[256];
+        mbedtls_x509_crt_verify_info(info, sizeof info, "", (uint32_t)flags);
+        info[strcspn(info, "\n")] = '\0';
+        snprintf(s_tls_error, sizeof s_tls_error, "%.120s", info);
+    } else {
+        snprintf(s_tls_error, sizeof s_tls_error, "%s", esp_err_to_name(last));
+    }
     if (last == ESP_ERR_ESP_TLS_CONNECTION_TIMEOUT)
         return HIL_E_TIMEOUT;
     if (last == ESP_ERR_ESP_TLS_CANNOT_RESOLVE_HOSTNAME || last == ESP_ERR_ESP_TLS_CANNOT_CREATE_SOCKET ||
         last == ESP_ERR_ESP_TLS_FAILED_CONNECT_TO_HOST || last == ESP_ERR_ESP_TLS_SOCKET_SETOPT_FAILED)
         return HIL_E_NETWORK;
     return HIL_E_TLS;
+}
+
+static void p_tls_error(void *ctx, char *buf, size_t cap)
+{
+    (void)ctx;
+    snprintf(buf, cap, "%s", s_tls_error);
 }
 
 static int p_tls_write(void *ctx, void *conn, const uint8_t *buf, size_t len)
@@ -571,6 +589,7 @@ esp_err_t hiltest_agent_start(const hiltest_agent_config_t *config)
     s_platform.tls_write = p_tls_write;
     s_platform.tls_read = p_tls_read;
     s_platform.tls_close = p_tls_close;
+    s_platform.tls_error = p_tls_error;
 
     if (xTaskCreate(agent_task, "hiltest", s_ctx.task_stack, NULL, s_ctx.task_priority, NULL) != pdPASS)
         return ESP_ERR_NO_MEM;

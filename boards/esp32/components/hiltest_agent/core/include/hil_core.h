@@ -146,6 +146,11 @@ typedef struct hil_platform {
     int (*tls_write)(void *ctx, void *conn, const uint8_t *buf, size_t len);
     int (*tls_read)(void *ctx, void *conn, uint8_t *buf, size_t len, uint32_t timeout_ms);
     void (*tls_close)(void *ctx, void *conn);
+
+    /* Optional: a short text saying why the last tls_connect failed (e.g.
+     * "certificate is not yet valid"), NUL-terminated in buf; the core adds
+     * it to the ERR frame's msg. */
+    void (*tls_error)(void *ctx, char *buf, size_t cap);
 } hil_platform;
 
 /* ---- CRC-32, value encoding, base64 --------------------------------------------- */
@@ -386,6 +391,7 @@ typedef struct hil_agent {
     char req[HIL_REQ_MAX];
     char http[HIL_HTTP_MAX + 1];
     hil_dps_result res;
+    char errmsg[192];
     char list_http[256];  /* comma-separated; exchanges past its end are not listed */
     char list_retry[256];
 } hil_agent;

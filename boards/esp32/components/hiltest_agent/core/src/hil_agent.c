@@ -686,6 +686,20 @@ static hil_err exchange(hil_agent *a, const char *req, size_t req_len, uint32_t 
                           timeout_ms, &conn);
     if (e != HIL_OK) {
         *msg = e == HIL_E_TLS ? "TLS handshake failed" : e == HIL_E_TIMEOUT ? "connect timed out" : "could not connect";
+        if (a->p->tls_error != NULL) {
+            char detail[128];
+            size_t n = strlen(*msg), d;
+            detail[0] = '\0';
+            a->p->tls_error(a->p->ctx, detail, sizeof detail);
+            detail[sizeof detail - 1] = '\0';
+            d = strlen(detail);
+            if (d > 0 && n + 2 + d < sizeof a->errmsg) {
+                memcpy(a->errmsg, *msg, n);
+                memcpy(a->errmsg + n, ": ", 2);
+                memcpy(a->errmsg + n + 2, detail, d + 1);
+                *msg = a->errmsg;
+            }
+        }
         return e;
     }
     while (off < req_len) {
