@@ -53,3 +53,14 @@ func ExampleListPorts() {
 		fmt.Println(p.Name, p.VID, p.PID, p.Serial, p.Profile)
 	}
 }
+
+// The reset sequences in esptool's custom reset notation.
+func ExampleFormatSequence() {
+	fmt.Println(harness.FormatSequence(harness.HardResetSequence(false)))
+	fmt.Println(harness.FormatSequence(harness.HardResetSequence(true)))
+	fmt.Println(harness.FormatSequence(harness.ClassicBootloaderSequence(harness.DefaultResetDelay)))
+	// Output:
+	// D0|R1|W0.1|R0
+	// D0|R1|W0.2|R0|W0.2
+	// D0|R1|W0.1|D1|R0|W0.05|D0
+}
