@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"go.bug.st/serial"
 
 	"github.com/hiltest/hiltest/mockdps"
@@ -604,6 +606,64 @@ func TestHostAgentResets(t *testing.T) {
 		t.Errorf("after leaving download mode: %s", r.Redacted())
 	}
 	a.ok(protocol.VerbPing, protocol.String("data", "back"))
+}
+
+// TestHostAgentOnGivenPort serves the agent on an existing terminal (--port)
+// and talks to it from the other end of a pty pair.
+func TestHostAgentOnGivenPort(t *testing.T) {
+	bin := buildAgent(t)
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatalf("pty: %v", err)
+	}
+	t.Cleanup(func() { _ = master.Close(); _ = slave.Close() })
+	cmd := exec.Command(bin, "--port", slave.Name(), "--name", "given-port", "--mac", "02:AB:CD:EF:01:23")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		rd := bufio.NewReader(out)
+		line, _ := rd.ReadString('\n')
+		done <- line
+		_, _ = rd.WriteTo(io.Discard)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-readerDone
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent stderr:\n%s", stderr.String())
+		}
+	})
+	select {
+	case line := <-done:
+		if line != "PTY "+slave.Name()+"\n" {
+			t.Fatalf("stdout line %q, want %q", line, "PTY "+slave.Name())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no PTY line within 10s")
+	}
+	if err := master.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{t: t, link: slave.Name(), rd: protocol.NewReader(master, 0), enc: protocol.NewEncoder(master, 0)}
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	hello := a.ok(protocol.VerbHello, protocol.Int("proto", 1))
+	if hello.String("mac") != "02:AB:CD:EF:01:23" {
+		t.Errorf("HELLO mac = %q", hello.String("mac"))
+	}
+	if f := a.ok(protocol.VerbPing, protocol.Bytes("data", []byte("over --port \x00\xff"))); f.String("data") != "over --port \x00\xff" {
+		t.Errorf("PING = %s", f.Redacted())
+	}
 }
 
 // TestHostAgentAgreesWithGoDecoder sends valid and mutated PING frames (printable
