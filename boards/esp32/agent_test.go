@@ -34,7 +34,7 @@ const (
 )
 
 // requireToolchain fails (never skips) when the host build cannot be made.
-func requireToolchain(t *testing.T) {
+func requireToolchain(t testing.TB) {
 	t.Helper()
 	var missing []string
 	for _, tool := range []string{"gcc", "make"} {
@@ -51,7 +51,7 @@ func requireToolchain(t *testing.T) {
 	}
 }
 
-func runMake(t *testing.T, targets ...string) string {
+func runMake(t testing.TB, targets ...string) string {
 	t.Helper()
 	requireToolchain(t)
 	cmd := exec.Command("make", append([]string{"-C", "host"}, targets...)...)
@@ -65,7 +65,7 @@ func runMake(t *testing.T, targets ...string) string {
 // buildAgent builds the agent (incrementally) and returns the path of its
 // AddressSanitizer/UBSan build, so that every integration test also checks
 // the agent for memory errors; the plain build is compiled alongside.
-func buildAgent(t *testing.T) string {
+func buildAgent(t testing.TB) string {
 	t.Helper()
 	runMake(t, "all", "agent-asan")
 	p, err := filepath.Abs(filepath.Join("host", "build", "asan", "hiltest-agent"))
@@ -91,7 +91,7 @@ func TestCoreUnitTestsAndSanitizers(t *testing.T) {
 
 // agent is a running host agent and a protocol session to it over its pty.
 type agent struct {
-	t      *testing.T
+	t      testing.TB
 	link   string
 	port   serial.Port
 	rd     *protocol.Reader
@@ -101,7 +101,7 @@ type agent struct {
 	logs   []string
 }
 
-func startAgent(t *testing.T, args ...string) *agent {
+func startAgent(t testing.TB, args ...string) *agent {
 	t.Helper()
 	bin := buildAgent(t)
 	link := filepath.Join(t.TempDir(), "board")
@@ -663,6 +663,34 @@ func TestHostAgentOnGivenPort(t *testing.T) {
 	}
 	if f := a.ok(protocol.VerbPing, protocol.Bytes("data", []byte("over --port \x00\xff"))); f.String("data") != "over --port \x00\xff" {
 		t.Errorf("PING = %s", f.Redacted())
+	}
+}
+
+// BenchmarkHostAgentPing measures request/answer round trips over the pty
+// (the ASan build of the agent, so an upper bound on the cost).
+func BenchmarkHostAgentPing(b *testing.B) {
+	a := startAgent(b)
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	data := protocol.Bytes("data", bytes.Repeat([]byte("0123456789abcdef"), 16))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if f := a.call(5*time.Second, protocol.VerbPing, data); f.Kind != protocol.KindOK {
+			b.Fatalf("PING: %s", f.Redacted())
+		}
+	}
+}
+
+// BenchmarkHostAgentSAS measures SAS token builds (HMAC in mbedTLS) over the pty.
+func BenchmarkHostAgentSAS(b *testing.B) {
+	a := startAgent(b)
+	a.waitEvent(protocol.EventReady, 5*time.Second)
+	args := []protocol.Arg{protocol.String("id_scope", katScope), protocol.String("reg_id", katRegID),
+		protocol.String("key", "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc="), protocol.Int("expiry", 1578941692)}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if f := a.call(5*time.Second, protocol.VerbSAS, args...); f.Kind != protocol.KindOK {
+			b.Fatalf("SAS: %s", f.Redacted())
+		}
 	}
 }
 
