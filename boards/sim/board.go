@@ -416,7 +416,14 @@ func (m *machine) run(ctx context.Context) {
 			case evWorkDone:
 				if e.w == m.w {
 					m.w = nil
-					if e.w.gen == m.gen {
+					if e.w.gen == m.gen && e.w.pl.brownout {
+						// The supply sagged while the board worked (a Wi-Fi TX burst):
+						// the work is done, the answer never goes out.
+						w := e.w
+						b.fault("brownout", "request %d (%s %d): brown-out before the answer, reboot", w.pl.n, w.req.Verb, w.req.Seq)
+						_ = b.out.write(m.gen, []byte("\r\nBrownout detector was triggered\r\n\r\n"))
+						m.boot("brownout", false)
+					} else if e.w.gen == m.gen {
 						e.w.answer(e.resp)
 						if e.reboot != "" {
 							m.boot(e.reboot, false)
@@ -531,13 +538,6 @@ func (m *machine) input(it protocol.Item) {
 		m.unplug(ft.UnplugFor)
 		return
 	}
-	if m.fr.fire("brownout", ft.Brownout, n, verb) {
-		b.fault("brownout", "request %d (%s %d): brown-out, no answer, reboot", n, verb, f.Seq)
-		_ = b.out.write(m.gen, []byte(m.sess.logLine('I', "hil", "handling "+verb)))
-		_ = b.out.write(m.gen, []byte("\r\nBrownout detector was triggered\r\n\r\n"))
-		m.boot("brownout", false)
-		return
-	}
 	if m.fr.fire("hang", ft.Hang, n, verb) {
 		if ft.HangFor > 0 {
 			b.fault("hang", "request %d (%s %d): hung for %s", n, verb, f.Seq, ft.HangFor)
@@ -548,7 +548,7 @@ func (m *machine) input(it protocol.Item) {
 		m.hung = true
 		return
 	}
-	pl := plan{}
+	pl := plan{brownout: m.fr.fire("brownout", ft.Brownout, n, verb)}
 	if m.fr.fire("slow", ft.Slow, n, verb) {
 		pl.slow = ft.SlowDelay
 	}

@@ -244,3 +244,64 @@ func TestBugIgnoreRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestBugsAgainstMockDPS registers boards with each bug at the mock DPS,
+// which must refuse them and say why.
+func TestBugsAgainstMockDPS(t *testing.T) {
+	s := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: mockdps.RetryImmediately})
+	for _, tt := range []struct {
+		bug   string
+		cause mockdps.Cause // "" = DPS accepts it
+	}{
+		{"", ""},
+		{BugGroupKeySigning, mockdps.CauseGroupKeyUsed},
+		{BugDeriveFromBase64Text, mockdps.CauseGroupKeyNotDecoded},
+		{BugSRNotEncoded, mockdps.CauseSRNotEncoded},
+		{BugMissingSKN, ""}, // azure-sdk-for-c sends no skn either: only a byte comparison finds it
+		{BugWrongResource, mockdps.CauseResourceMismatch},
+		{BugUnsetClockExpiry, mockdps.CauseClockNotSet},
+		{BugWrongAPIVersion, mockdps.CauseBadAPIVersion},
+		{BugBodyIDMismatch, mockdps.CauseRegistrationIDBody},
+		{BugTruncateKey64, mockdps.CauseWrongKey},
+	} {
+		name := tt.bug
+		if name == "" {
+			name = "none"
+		}
+		t.Run(name, func(t *testing.T) {
+			var bugs []string
+			if tt.bug != "" {
+				bugs = []string{tt.bug}
+			}
+			_, c := dpsBoard(t, s, Config{Seed: 23, Bugs: bugs})
+			id := "bug-" + name
+			f, _ := register(t, c, protocol.String("id_scope", mockdps.DemoIDScope), protocol.String("reg_id", id),
+				protocol.String("group_key", mockdps.DemoGroupPrimaryKey), protocol.Int("ttl", 3600))
+			if f.Kind != protocol.KindOK {
+				t.Fatalf("DPS.REGISTER: %s", f.Redacted())
+			}
+			if tt.cause == "" {
+				if f.String("status") != "assigned" {
+					t.Errorf("status %s: %s", f.String("status"), f.Redacted())
+				}
+				return
+			}
+			if f.String("status") != "failed" || f.String("error_code") == "" {
+				t.Errorf("want failed with an error code: %s", f.Redacted())
+			}
+			var causes []string
+			for _, d := range s.Diagnoses() {
+				if strings.EqualFold(d.RegistrationID, id) {
+					causes = append(causes, string(d.Cause))
+				}
+			}
+			found := false
+			for _, x := range causes {
+				found = found || x == string(tt.cause)
+			}
+			if !found {
+				t.Errorf("mock diagnosed %v, want %s", causes, tt.cause)
+			}
+		})
+	}
+}

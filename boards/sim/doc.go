@@ -33,6 +33,7 @@
 //
 //	rts 1 | rts 0     assert / release RTS
 //	dtr 1 | dtr 0     assert / release DTR
+//	dtr 0 rts 1       both lines in one step (esptool's UnixTightReset sets both in one TIOCMSET)
 //	reset             pulse EN (a plain hard reset)
 //	unplug [DURATION] make the port disappear (see below)
 //	state             report rts, dtr, EN, IO0 and the board state
@@ -40,17 +41,20 @@
 // The simulator applies the devkit auto-reset circuit esptool relies on
 // (two transistors: RTS drives EN, DTR drives IO0; both asserted together, or
 // both released, leave EN and IO0 high). While EN is low the board is held in
-// reset and silent; when EN goes high it boots, into the ROM download mode
-// ("waiting for download", no READY) when IO0 is low at that moment, else
-// normally with READY reason=hw. So esptool's ClassicReset, UnixTightReset
-// and HardReset sequences, sent line by line over the socket, do what they do
-// on a devkit.
+// reset and silent. EN rises through an RC delay (ENDelay, 10 ms): only when
+// EN has stayed released that long does the chip boot, sampling IO0 at that
+// moment: low means the ROM download mode ("waiting for download", no READY),
+// high a normal boot with READY reason=hw. The delay is what lets esptool's
+// ClassicReset pass through its transient (DTR, RTS) = (1, 1) step without
+// booting, as on a devkit. So esptool's ClassicReset, UnixTightReset and
+// HardReset sequences, sent over the socket, do what they do on a devkit.
 //
-// What a real board does differently: the lines change at once in one ioctl
-// and the chip samples IO0 on the rising edge of EN after an RC delay, so the
-// timing of the sequence matters (esptool sleeps 100 ms and 50 ms); the
-// simulator acts on each line change when the command arrives, so only the
-// order matters. Opening a real port with go.bug.st/serial asserts DTR and
+// What a real board does differently: the modem lines are driven by the USB
+// bridge with its own latency, EN's rise and IO0's sampling depend on the
+// actual RC values, and esptool's sleeps (100 ms, 50 ms) are there to cover
+// them; the simulator has one fixed delay and acts on each command as it
+// arrives. Boards with a USB-Serial-JTAG (ESP32-C3/S3) have no such circuit
+// and re-enumerate on reset; the simulator models the classic bridge only. Opening a real port with go.bug.st/serial asserts DTR and
 // RTS briefly (Linux cannot set them before open), which on some adapters
 // resets the board; opening a pty does nothing. A RESET request (protocol)
 // works the same on both: OK, then reboot with READY reason=sw.

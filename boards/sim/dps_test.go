@@ -2,7 +2,10 @@ package sim
 
 import (
 	"bytes"
+	"errors"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +38,9 @@ func register(t *testing.T, c *client, args ...protocol.Arg) (*protocol.Frame, [
 	n := len(c.events)
 	f, err := c.response(seq, 30*time.Second)
 	if err != nil {
+		if errors.Is(err, errDeadline) {
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		}
 		t.Fatalf("DPS.REGISTER: %v (logs %q)", err, tail(c.logs, 5))
 	}
 	var prog []*protocol.Frame

@@ -39,7 +39,7 @@ type Faults struct {
 	Noise    Trigger // garbage bytes at boot (74880-baud ROM noise) and junk before an answer
 	Corrupt  Trigger // flip one byte inside the answer frame (the host sees BAD_CRC)
 	Drop     Trigger // drop one byte from the answer frame
-	Brownout Trigger // brown-out in the middle of the request: no answer, reboot, READY reason=brownout
+	Brownout Trigger // brown-out once the request's work is done: no answer, reboot, READY reason=brownout
 	Hang     Trigger // stop answering for HangFor (0 = until reset)
 	Slow     Trigger // delay the answer by SlowDelay
 	Overlong Trigger // print a log line longer than 4096 bytes before the answer

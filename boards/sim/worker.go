@@ -20,6 +20,7 @@ type plan struct {
 	n                              int
 	slow                           time.Duration
 	overlong, noise, corrupt, drop bool
+	brownout                       bool
 	seed                           uint64
 }
 
