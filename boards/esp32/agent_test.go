@@ -263,6 +263,20 @@ func (a *agent) result(f *protocol.Frame, key string) []byte {
 	}
 }
 
+// putBlob writes data to blob name in pieces that fit a frame.
+func (a *agent) putBlob(name string, data []byte) {
+	a.t.Helper()
+	const piece = 1000 // at most 3000 encoded bytes: fits a 4096-byte frame
+	for off := 0; off == 0 || off < len(data); off += piece {
+		end := min(off+piece, len(data))
+		f := a.ok(protocol.VerbBlobPut, protocol.String("name", name), protocol.Int("off", int64(off)),
+			protocol.Bytes("data", data[off:end]))
+		if f.String("len") != strconv.Itoa(end) {
+			a.t.Fatalf("BLOB.PUT %s at %d: len = %s, want %d", name, off, f.String("len"), end)
+		}
+	}
+}
+
 func TestHostAgentHandshakeAndCrypto(t *testing.T) {
 	for _, d := range reference.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
@@ -345,25 +359,43 @@ func TestHostAgentHandshakeAndCrypto(t *testing.T) {
 				}
 			}
 
-			// DPS.REQUEST: the exact register request bytes.
-			payload := `{"firmware":"1.2.3","list":[1,2]}`
+			// DPS.REQUEST: the exact register request bytes, without a payload,
+			// with a small one inline, and with one larger than a frame that
+			// goes in through BLOB.PUT (and the request comes back as a blob).
+			var big strings.Builder
+			big.WriteString(`{"firmware":"1.2.3","notes":[`)
+			for i := 0; i < 150; i++ {
+				if i > 0 {
+					big.WriteString(",")
+				}
+				fmt.Fprintf(&big, `"line %d: caf\u00e9 & <tags> %%20"`, i)
+			}
+			big.WriteString(`]}`)
 			wantSAS, _ := reference.NewSAS(reference.SASParams{Dialect: d, IDScope: katScope, RegistrationID: katRegID,
 				Key: deviceKey, Expiry: 1578941692, KeyName: d.DefaultKeyName()})
-			for _, withPayload := range []bool{false, true} {
+			for _, payload := range []string{"", `{"firmware":"1.2.3","list":[1,2]}`, big.String()} {
 				args := []protocol.Arg{protocol.String("id_scope", katScope), protocol.String("reg_id", katRegID),
 					protocol.String("group_key", katGroupKey), protocol.Int("expiry", 1578941692)}
 				p := reference.RequestParams{IDScope: katScope, RegistrationID: katRegID, Token: wantSAS.Token}
-				if withPayload {
-					args = append(args, protocol.String("payload", payload))
+				if payload != "" {
 					p.Payload = []byte(payload)
+					if len(payload) > 1000 {
+						a.putBlob("payload", []byte(payload))
+						args = append(args, protocol.String("payload.blob", "payload"))
+					} else {
+						args = append(args, protocol.String("payload", payload))
+					}
 				}
 				wantReq, err := reference.RegisterRequestBytes(p)
 				if err != nil {
 					t.Fatal(err)
 				}
 				f := a.ok(protocol.VerbDPSRequest, args...)
+				if len(payload) > 1000 && !f.Has("request.blob") {
+					t.Errorf("DPS.REQUEST with a %d-byte payload answered inline: %s", len(payload), f.Redacted())
+				}
 				if got := a.result(f, "request"); !bytes.Equal(got, wantReq) {
-					t.Errorf("DPS.REQUEST (payload %v):\n got %q\nwant %q", withPayload, got, wantReq)
+					t.Errorf("DPS.REQUEST (payload of %d bytes):\n got %q\nwant %q", len(payload), got, wantReq)
 				}
 			}
 		})
