@@ -836,8 +836,7 @@ static void v_dps_register(hil_agent *a, uint16_t seq, const char *verb)
                 reply_err(a, seq, verb, HIL_E_HTTP, "unexpected HTTP status", NULL, r.status);
                 return;
             }
-            status = "failed";
-            break;
+            break; /* a DPS error answer: OK with status=failed below */
         }
         if (!json_ok) {
             reply_err(a, seq, verb, HIL_E_HTTP, "the answer is not a DPS JSON body", NULL, r.status);
