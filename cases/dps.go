@@ -1,10 +1,14 @@
 package cases
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/hiltest/hiltest/harness"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +67,8 @@ type registerResult struct {
 	DialectFrom               string
 	Clock                     int64
 	Registration              registration
+	Nonce                     string          // in the payload: tells this board's register request from others'
+	Payload                   json.RawMessage // the payload sent
 }
 
 // dpsReady checks the bench has a DPS and points the board at it: trust
@@ -118,8 +124,13 @@ func register(ctx context.Context, t *harness.T, r registration) (*registerResul
 	} else {
 		args = append(args, protocol.String("key", r.Key))
 	}
-	args = append(args, protocol.Int("ttl", registerTTL), protocol.Int("timeout", registerTimeout))
-	res := &registerResult{Start: time.Now(), Config: cfg, Dialect: d, DialectFrom: from, Clock: clock, Registration: r}
+	// A payload unique to this registration marks the board's register
+	// request among those of other boards registering the same id.
+	nonce := fmt.Sprintf("%s-%08x", memberID(t, "run"), rand.Uint32())
+	payload := `{"hiltestRun":"` + nonce + `"}`
+	args = append(args, protocol.Int("ttl", registerTTL), protocol.String("payload", payload), protocol.Int("timeout", registerTimeout))
+	res := &registerResult{Start: time.Now(), Config: cfg, Dialect: d, DialectFrom: from, Clock: clock, Registration: r,
+		Nonce: nonce, Payload: json.RawMessage(payload)}
 	f, ok := mustCall(ctx, t, protocol.VerbDPSRegister, args...)
 	if !ok {
 		return nil, false
@@ -156,31 +167,63 @@ func (r *registerResult) summary() string {
 	return s
 }
 
-// mockDiagnosis returns the mock DPS's latest diagnosis for the
-// registration since it started, nil without one (or without a mock).
-func mockDiagnosis(t *harness.T, r *registerResult) *mockdps.Diagnosis {
-	if t.Env.DPS.Mock == nil {
-		return nil
-	}
-	var last *mockdps.Diagnosis
-	for _, d := range t.Env.DPS.Mock.Diagnoses() {
-		if strings.EqualFold(d.RegistrationID, r.Registration.RegID) && !d.Time.Before(r.Start) {
-			last = &d
-		}
-	}
-	return last
-}
-
-// capturedRegisters returns the register requests the mock captured for
-// the registration since it started.
-func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
+// boardRequests returns the requests the mock DPS captured from this
+// registration, in order: the register request carrying its nonce and the
+// polls of its operation. Boards on one bench may register the same id at
+// the same time; the nonce and the operation id tell their requests apart.
+func boardRequests(t *harness.T, r *registerResult) []mockdps.Request {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
 	var out []mockdps.Request
 	for _, q := range t.Env.DPS.Mock.Requests() {
-		if q.Method == http.MethodPut && strings.EqualFold(q.RegistrationID, r.Registration.RegID) &&
-			!q.Time.Before(r.Start) && strings.Contains(q.RequestURI, "/register") {
+		if !strings.EqualFold(q.RegistrationID, r.Registration.RegID) || q.Time.Before(r.Start) {
+			continue
+		}
+		mine := bytes.Contains(q.Body, []byte(r.Nonce)) ||
+			(r.Op != "" && (strings.Contains(q.RequestURI, "/operations/"+r.Op) ||
+				strings.Contains(q.RequestURI, "/operations/"+url.PathEscape(r.Op))))
+		if mine {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// mockDiagnosis returns the mock DPS's latest diagnosis of this
+// registration's requests, nil without one (or without a mock).
+func mockDiagnosis(t *harness.T, r *registerResult) *mockdps.Diagnosis {
+	var last *mockdps.Diagnosis
+	for _, q := range boardRequests(t, r) {
+		if q.Diagnosis != nil {
+			last = q.Diagnosis
+		}
+	}
+	return last
+}
+
+// capturedRegisters returns this registration's register requests as the
+// mock DPS captured them. When none carries the nonce (a board that drops
+// the payload), it returns every register request for the id since the
+// registration started.
+func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
+	if t.Env.DPS.Mock == nil {
+		return nil
+	}
+	isRegister := func(q mockdps.Request) bool {
+		return q.Method == http.MethodPut && strings.Contains(q.RequestURI, "/register")
+	}
+	var out []mockdps.Request
+	for _, q := range boardRequests(t, r) {
+		if isRegister(q) {
+			out = append(out, q)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, q := range t.Env.DPS.Mock.Requests() {
+		if isRegister(q) && strings.EqualFold(q.RegistrationID, r.Registration.RegID) && !q.Time.Before(r.Start) {
 			out = append(out, q)
 		}
 	}
@@ -214,20 +257,11 @@ func (r *registerResult) tokenInputs(t *harness.T, boardSE int64) (tokenInputs, 
 // board's token as the reference sees it, and the mock DPS's diagnosis.
 func explainFailure(t *harness.T, r *registerResult) string {
 	var parts []string
-	reqs := capturedRegisters(t, r)
-	if len(reqs) > 0 {
+	if reqs := capturedRegisters(t, r); len(reqs) > 0 {
 		q := reqs[len(reqs)-1]
-		if c, err := reference.ParseRequest(q.Raw); err == nil {
-			if a, ok := c.Header("Authorization"); ok {
-				se := int64(0)
-				if tok, err := reference.ParseToken(a); err == nil {
-					se = tok.Expiry
-				}
-				if in, err := r.tokenInputs(t, se); err == nil {
-					if cause := diagnoseToken(in, a); cause != "" {
-						parts = append(parts, cause)
-					}
-				}
+		if in, ok := capturedInputs(t, r, q.Raw); ok {
+			if cause := requestCause(q.Raw, in, r.Config, r.Payload); cause != "" {
+				parts = append(parts, cause)
 			}
 		}
 	}
@@ -235,6 +269,29 @@ func explainFailure(t *harness.T, r *registerResult) string {
 		parts = append(parts, fmt.Sprintf("mock DPS: %s: %s", d.Cause, d.Message))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// requestCause names what is wrong with a captured register request
+// compared with the reference's ("" when it matches).
+func requestCause(raw []byte, in tokenInputs, cfg dpsConfig, payload json.RawMessage) string {
+	ref, err := referenceSAS(in)
+	if err != nil {
+		return ""
+	}
+	wantRaw, err := reference.RegisterRequestBytes(reference.RequestParams{Endpoint: cfg.endpoint(), APIVersion: cfg.APIVersion,
+		IDScope: in.IDScope, RegistrationID: in.RegID, Token: ref.Token, Payload: payload})
+	if err != nil {
+		return ""
+	}
+	want, err := reference.ParseRequest(wantRaw)
+	if err != nil {
+		return ""
+	}
+	got, err := reference.ParseRequest(raw)
+	if err != nil {
+		return "malformed HTTP request: " + err.Error()
+	}
+	return diagnoseRequest(want, got, in)
 }
 
 // expectAssigned checks a registration reached "assigned" on one of hubs
@@ -312,14 +369,14 @@ func compareCaptured(t *harness.T, r *registerResult) {
 		if !ok {
 			return
 		}
-		if requestMatches(t, q.Raw, in, r.Config) {
+		if requestMatches(q.Raw, in, r.Config, r.Payload) {
 			return
 		}
 	}
 	q := reqs[len(reqs)-1]
 	t.Output("request", string(q.Raw))
 	in, _ := capturedInputs(t, r, q.Raw)
-	compareRequest(t, "captured DPS.REGISTER", q.Raw, in, r.Config, nil)
+	compareRequest(t, "captured DPS.REGISTER", q.Raw, in, r.Config, r.Payload)
 }
 
 func capturedInputs(t *harness.T, r *registerResult, raw []byte) (tokenInputs, bool) {
@@ -340,13 +397,13 @@ func capturedInputs(t *harness.T, r *registerResult, raw []byte) (tokenInputs, b
 }
 
 // requestMatches reports whether raw is, in canonical form, the reference's request.
-func requestMatches(_ *harness.T, raw []byte, in tokenInputs, cfg dpsConfig) bool {
+func requestMatches(raw []byte, in tokenInputs, cfg dpsConfig, payload json.RawMessage) bool {
 	ref, err := referenceSAS(in)
 	if err != nil {
 		return false
 	}
 	wantRaw, err := reference.RegisterRequestBytes(reference.RequestParams{Endpoint: cfg.endpoint(), APIVersion: cfg.APIVersion,
-		IDScope: in.IDScope, RegistrationID: in.RegID, Token: ref.Token})
+		IDScope: in.IDScope, RegistrationID: in.RegID, Token: ref.Token, Payload: payload})
 	if err != nil {
 		return false
 	}
@@ -592,13 +649,7 @@ func runRetryAfter(ctx context.Context, t *harness.T) {
 		return
 	}
 	// The board's exchanges as the mock saw them, in order.
-	var seq []mockdps.Request
-	for _, q := range t.Env.DPS.Mock.Requests() {
-		if strings.EqualFold(q.RegistrationID, r.Registration.RegID) && !q.Time.Before(r.Start) {
-			seq = append(seq, q)
-		}
-	}
-	checkPolling(t, seq, r.RetryAfter)
+	checkPolling(t, boardRequests(t, r), r.RetryAfter)
 }
 
 // checkPolling checks that after each 202 the next request came no
