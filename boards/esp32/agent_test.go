@@ -726,6 +726,39 @@ func BenchmarkHostAgentSAS(b *testing.B) {
 	}
 }
 
+// TestHostAgentExitsWithItsLauncher: when the reader of its stdout pipe goes
+// away, the agent exits instead of lingering.
+func TestHostAgentExitsWithItsLauncher(t *testing.T) {
+	bin := buildAgent(t)
+	cmd := exec.Command(bin)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		if !strings.HasPrefix(line, "PTY /dev/pts/") {
+			t.Errorf("stdout line %q", line)
+		}
+		_ = out.Close()
+		exited <- cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("agent exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatal("the agent kept running after its stdout reader closed")
+	}
+}
+
 // TestHostAgentAgreesWithGoDecoder sends valid and mutated PING frames (printable
 // ASCII mutations, the CRC fixed up half of the time) and checks that the C agent
 // accepts exactly what protocol.Decode accepts, rejects the rest with the same

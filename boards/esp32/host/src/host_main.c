@@ -348,7 +348,7 @@ int main(int argc, char **argv)
     const char *port = NULL, *dialect = "default", *mac = NULL, *clock_mode = "boot";
     struct sigaction sa;
     uint8_t buf[4096];
-    int i;
+    int i, stdout_pipe;
 
     memset(&H, 0, sizeof H);
     H.name = "host-1";
@@ -433,8 +433,15 @@ int main(int argc, char **argv)
     printf("PTY %s\n", H.path);
     fflush(stdout);
 
+    {
+        /* Launched with stdout on a pipe (by hiltest): exit when the launcher
+         * is gone, instead of serving a pty nobody will open again. */
+        struct stat st;
+        stdout_pipe = fstat(STDOUT_FILENO, &st) == 0 && S_ISFIFO(st.st_mode);
+    }
+
     while (!stop_signal) {
-        struct pollfd pf[2 + MAX_CTL_CLIENTS];
+        struct pollfd pf[3 + MAX_CTL_CLIENTS];
         int n = 0, k;
         pf[n].fd = H.fd;
         pf[n].events = POLLIN;
@@ -449,10 +456,17 @@ int main(int argc, char **argv)
             pf[n].events = POLLIN;
             pf[n++].revents = 0;
         }
+        pf[n].fd = stdout_pipe ? STDOUT_FILENO : -1;
+        pf[n].events = 0; /* POLLERR when the pipe's reader has gone */
+        pf[n++].revents = 0;
         if (poll(pf, (nfds_t)n, H.boot_pending ? 5 : 500) < 0) {
             if (errno == EINTR)
                 continue;
             perror("hiltest-agent: poll");
+            break;
+        }
+        if (pf[n - 1].revents & (POLLERR | POLLHUP)) {
+            fprintf(stderr, "hiltest-agent: stdout closed: the launcher is gone, exiting\n");
             break;
         }
         boot_if_due();
