@@ -2,16 +2,36 @@ package mockdps
 
 import (
 	"context"
+	"crypto/x509"
 	"testing"
 	"time"
 )
 
 // BenchmarkRegisterFlow measures full register flows (PUT + GET over
 // keep-alive TLS) from 64 concurrent devices against the mock; b.N flows.
+// Compare with BenchmarkBareTLSCeiling, run in the same invocation:
+//
+//	go test -run XXX -bench 'RegisterFlow|BareTLSCeiling' ./mockdps
 func BenchmarkRegisterFlow(b *testing.B) {
 	s := NewTestServer(b, Options{RetryAfter: RetryImmediately, MaxRequests: 1000})
+	benchFlows(b, s.URL(), s.CertPool())
+}
+
+// BenchmarkBareTLSCeiling runs the same load against a TLS handler that does
+// no work: the ceiling the mock's flows/s is measured against.
+func BenchmarkBareTLSCeiling(b *testing.B) {
+	s := NewTestServer(b, Options{})
+	bare, err := startBare(s.certs.server)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bare.close()
+	benchFlows(b, bare.url, s.CertPool())
+}
+
+func benchFlows(b *testing.B, url string, pool *x509.CertPool) {
 	b.ResetTimer()
-	res, err := RunLoad(context.Background(), LoadOptions{URL: s.URL(), RootCAs: s.CertPool(), Devices: 64,
+	res, err := RunLoad(context.Background(), LoadOptions{URL: url, RootCAs: pool, Devices: 64,
 		Duration: time.Minute, MaxFlows: int64(b.N)})
 	if err != nil {
 		b.Fatal(err)
@@ -20,6 +40,7 @@ func BenchmarkRegisterFlow(b *testing.B) {
 		b.Fatalf("%d errors: %s", res.Errors, res.FirstError)
 	}
 	b.ReportMetric(res.FlowsPerSec, "flows/s")
+	b.ReportMetric(float64(res.P50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(res.P99.Microseconds()), "p99-µs")
 }
 
