@@ -2,13 +2,14 @@ package cases
 
 import (
 	"context"
-	"github.com/hiltest/hiltest/harness"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/harness"
 	"github.com/hiltest/hiltest/mockdps"
 	"github.com/hiltest/hiltest/reference"
 )
@@ -139,6 +140,48 @@ func TestSeededBugsAreDiagnosed(t *testing.T) {
 			}
 			if !named {
 				t.Errorf("bug %s: %d cases failed, none with a diagnosis naming %q", bug, failed, phrase)
+			}
+		})
+	}
+}
+
+func TestDialectMismatchIsNamed(t *testing.T) {
+	cs, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]harness.Case{}
+	for _, c := range cs {
+		byID[c.ID] = c
+	}
+	tests := []struct {
+		name     string
+		declared string
+		board    reference.Dialect
+		bugs     []string
+		caseID   string
+		want     string
+	}{
+		{"bench declares another dialect", "azure-iot-sdk-c", reference.DialectDefault, nil, "sas/policy/firmware-default",
+			"valid default token, but the bench declared azure-iot-sdk-c"},
+		{"bench and HELLO disagree", "azure-iot-sdk-c", reference.DialectDefault, nil, "proto/dialect-declared",
+			"wrong dialect: the bench file and the firmware disagree"},
+		{"firmware emits another dialect than HELLO says", "", reference.DialectDefault, []string{"wrong-dialect"}, "sas/policy/firmware-default",
+			"valid azure-iot-sdk-c token, but the board reported in HELLO default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := &harness.Env{Declared: boards.BenchBoard{Name: "fake", Dialect: tt.declared}, Now: time.Now}
+			ct := runCase(t, byID[tt.caseID], newFakeBoard("fake", tt.board, tt.bugs...), env)
+			if ct.Status() != harness.StatusFail {
+				t.Fatalf("%s", describe(byID[tt.caseID], ct))
+			}
+			found := false
+			for _, f := range ct.Failures() {
+				found = found || strings.Contains(f.Diagnosis, tt.want)
+			}
+			if !found {
+				t.Errorf("no diagnosis contains %q:\n%s", tt.want, describe(byID[tt.caseID], ct))
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hiltest/hiltest/harness"
 	"io/fs"
 	"os"
 	"path"
@@ -19,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hiltest/hiltest/harness"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
 )

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/hiltest/hiltest/harness"
 	"math/big"
 	"math/rand/v2"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hiltest/hiltest/harness"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
 )

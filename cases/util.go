@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hiltest/hiltest/harness"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/hiltest/hiltest/harness"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
 )

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/hiltest/hiltest/harness"
 	"slices"
 	"strconv"
 
+	"github.com/hiltest/hiltest/harness"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
 )
