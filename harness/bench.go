@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +92,7 @@ type BenchMember struct {
 	session *Session
 	sim     *sim.Board
 	agent   *exec.Cmd
+	tempDir string
 	started time.Time
 	// reprepare puts the board back in its prepared state after a reboot
 	// (nil when preparing is off).
@@ -176,6 +178,9 @@ func (m *BenchMember) close() error {
 			_ = m.agent.Process.Kill()
 			<-done
 		}
+	}
+	if m.tempDir != "" {
+		os.RemoveAll(m.tempDir)
 	}
 	return errors.Join(errs...)
 }
@@ -434,7 +439,7 @@ func openWithRetry(ctx context.Context, cfg SessionConfig, retry bool) (*Session
 func (m *BenchMember) startSim(ctx context.Context, opts BenchOptions) (string, error) {
 	d := m.Decl
 	if d.Sim.Agent != "" {
-		return m.startAgent(ctx, d.Sim.Agent)
+		return m.startAgent(ctx, d.Sim.Agent, opts.LinkDir)
 	}
 	var bugs []string
 	for _, b := range strings.Split(d.Sim.Bug, ",") {
@@ -460,10 +465,27 @@ func (m *BenchMember) startSim(ctx context.Context, opts BenchOptions) (string, 
 	return b.Link(), nil
 }
 
-// startAgent runs the host build of the C agent and reads the "PTY <path>"
-// line it prints once its pseudo-terminal is ready.
-func (m *BenchMember) startAgent(ctx context.Context, path string) (string, error) {
-	cmd := exec.Command(path)
+// startAgent runs the host build of the C agent (boards/esp32/host) and
+// reads the "PTY <path>" line it prints once its pseudo-terminal is ready.
+// The agent links <linkDir>/<name> to its pty and listens on <link>.ctl for
+// the DTR/RTS lines, like a simulated board, so the session resets it the
+// same way; the link is the port returned.
+func (m *BenchMember) startAgent(ctx context.Context, path, linkDir string) (string, error) {
+	d := m.Decl
+	if linkDir == "" {
+		dir, err := os.MkdirTemp("", "hiltest-agent-")
+		if err != nil {
+			return "", fmt.Errorf("start agent %s: %w", path, err)
+		}
+		m.tempDir = dir
+		linkDir = dir
+	}
+	link := filepath.Join(linkDir, d.Name)
+	args := []string{"--link", link, "--name", d.Name}
+	if d.Dialect != "" {
+		args = append(args, "--dialect", d.Dialect)
+	}
+	cmd := exec.Command(path, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", fmt.Errorf("start agent %s: %w", path, err)
@@ -473,26 +495,26 @@ func (m *BenchMember) startAgent(ctx context.Context, path string) (string, erro
 		return "", fmt.Errorf("start agent %s: %w", path, err)
 	}
 	m.agent = cmd
-	type res struct {
-		path string
-		err  error
-	}
-	ch := make(chan res, 1)
+	ch := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if p, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "PTY "); ok {
-				ch <- res{path: strings.TrimSpace(p)}
-				// Keep draining so the agent never blocks on a full pipe.
+			if _, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "PTY "); ok {
+				ch <- nil
+				// Keep draining until the agent exits, so it never blocks
+				// on a full pipe (it exits when the pipe closes).
 				_, _ = io.Copy(io.Discard, out)
 				return
 			}
 		}
-		ch <- res{err: fmt.Errorf("agent %s exited without printing its PTY line", path)}
+		ch <- fmt.Errorf("agent %s exited without printing its PTY line", path)
 	}()
 	select {
-	case r := <-ch:
-		return r.path, r.err
+	case err := <-ch:
+		if err != nil {
+			return "", err
+		}
+		return link, nil
 	case <-time.After(10 * time.Second):
 		return "", fmt.Errorf("agent %s: no PTY line within 10s", path)
 	case <-ctx.Done():

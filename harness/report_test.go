@@ -284,3 +284,30 @@ func TestWriteSummaryByBoard(t *testing.T) {
 	assert.Contains(t, out, "board sim-1: … and 1 more (see the reports)")
 	assert.NotContains(t, out, "board sim-1: dps/register:")
 }
+
+func TestRedactorOutput(t *testing.T) {
+	token := "SharedAccessSignature sr=0ne00DEMO01%2Fregistrations%2Fdev-1&sig=vHyZ2e8yQ%2BbVZ0S6lM%2F1nHcG4hGfS2p7wMGnFdTI9uE%3D&se=1700000000&skn=registration"
+	request := "PUT /0ne00DEMO01/registrations/dev-1/register?api-version=2021-06-01 HTTP/1.1\r\nAuthorization: " + token + "\r\n\r\n{\"registrationId\":\"dev-1\"}"
+	tests := []struct {
+		key, value string
+		hidden     []string
+		kept       []string
+	}{
+		{"token", token, []string{"vHyZ2e8yQ%2BbVZ0S6lM"}, []string{"sr=0ne00DEMO01%2Fregistrations%2Fdev-1", "se=1700000000", "skn=registration"}},
+		{"request", request, []string{"vHyZ2e8yQ%2BbVZ0S6lM"}, []string{"api-version=2021-06-01", `{"registrationId":"dev-1"}`, "sr=0ne00DEMO01"}},
+		{"device_key", testDeviceKey, []string{testDeviceKey}, []string{"Jsm0"}},
+		{"dialect", "azure-iot-sdk-c", nil, []string{"azure-iot-sdk-c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			got := Redactor{}.Output(tt.key, tt.value)
+			for _, h := range tt.hidden {
+				assert.NotContains(t, got, h)
+			}
+			for _, k := range tt.kept {
+				assert.Contains(t, got, k)
+			}
+			assert.Equal(t, tt.value, Redactor{Show: true}.Output(tt.key, tt.value))
+		})
+	}
+}

@@ -91,16 +91,12 @@ func demoBench(f demoFlags) (*boards.Bench, map[string]demoRole) {
 	roles := map[string]demoRole{}
 	n := 0
 	add := func(b boards.BenchBoard, r demoRole) {
-		n++
-		b.Name = fmt.Sprintf("sim-%d", n)
+		if b.Name == "" {
+			n++
+			b.Name = fmt.Sprintf("sim-%d", n)
+		}
 		if b.Profile == "" {
 			b.Profile = "sim"
-		}
-		if b.Firmware == "" {
-			b.Firmware = "hiltest-agent"
-		}
-		if b.FirmwareVersion == "" {
-			b.FirmwareVersion = "1.0.0"
 		}
 		bench.Boards = append(bench.Boards, b)
 		roles[b.Name] = r
@@ -128,7 +124,7 @@ func demoBench(f demoFlags) (*boards.Bench, map[string]demoRole) {
 		}
 	}
 	if agent != "" {
-		add(boards.BenchBoard{Firmware: "hiltest-agent (host build)", Labels: []string{"agent"},
+		add(boards.BenchBoard{Name: "agent-1", Dialect: string(reference.DialectDefault), Labels: []string{"agent", "host-build"},
 			Sim: &boards.SimSpec{Agent: agent}}, demoRole{agent: true})
 	}
 	return bench, roles
@@ -250,6 +246,7 @@ func writeVerdicts(w io.Writer, rep *harness.Report, roles map[string]demoRole) 
 		names = append(names, b.Name)
 	}
 	sort.SliceStable(names, func(i, j int) bool { return boardNum(names[i]) < boardNum(names[j]) })
+	// (agent-1 sorts last: boardNum puts names that are not sim-N at the end)
 	for _, name := range names {
 		b := rep.Board(name)
 		r := roles[name]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,4 +64,25 @@ func TestBugNamed(t *testing.T) {
 			assert.True(t, strings.HasPrefix(line, tt.line), line)
 		})
 	}
+}
+
+// TestDemoWithAgent adds the host build of the C agent as a board when it
+// is built (make -C boards/esp32/host).
+func TestDemoWithAgent(t *testing.T) {
+	agent := filepath.Join("..", "..", DefaultAgentPath)
+	if _, err := os.Stat(agent); err != nil {
+		t.Skipf("the C agent's host build is not there (%v)", err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"demo", "--out", out, "--agent", agent, "--boards", "1", "--no-faults"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "ok    agent-1 (C agent, default)")
+	rep, err := harness.ReadReport(filepath.Join(out, harness.ReportFile))
+	require.NoError(t, err)
+	b := rep.Board("agent-1")
+	require.NotNil(t, b)
+	require.NotNil(t, b.Info)
+	assert.Equal(t, 0, b.Summary.Fail+b.Summary.Error)
+	assert.Greater(t, b.Summary.Pass, 50)
 }
