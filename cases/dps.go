@@ -192,11 +192,24 @@ func boardRequests(t *harness.T, r *registerResult) []mockdps.Request {
 
 // mockDiagnosis returns the mock DPS's latest diagnosis of this
 // registration's requests, nil without one (or without a mock).
+//
+// Without a request of its own (a board that dropped the payload and got
+// no operation id), it falls back to the latest diagnosis for the
+// registration id since the registration started.
 func mockDiagnosis(t *harness.T, r *registerResult) *mockdps.Diagnosis {
 	var last *mockdps.Diagnosis
-	for _, q := range boardRequests(t, r) {
+	mine := boardRequests(t, r)
+	for _, q := range mine {
 		if q.Diagnosis != nil {
 			last = q.Diagnosis
+		}
+	}
+	if len(mine) > 0 || t.Env.DPS.Mock == nil {
+		return last
+	}
+	for _, d := range t.Env.DPS.Mock.Diagnoses() {
+		if strings.EqualFold(d.RegistrationID, r.Registration.RegID) && !d.Time.Before(r.Start) {
+			last = &d
 		}
 	}
 	return last
