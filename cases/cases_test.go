@@ -2,6 +2,7 @@ package cases
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/hiltest/hiltest/boards"
 	"github.com/hiltest/hiltest/harness"
 	"github.com/hiltest/hiltest/mockdps"
+	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
 )
 
@@ -184,5 +186,38 @@ func TestDialectMismatchIsNamed(t *testing.T) {
 				t.Errorf("no diagnosis contains %q:\n%s", tt.want, describe(byID[tt.caseID], ct))
 			}
 		})
+	}
+}
+
+// noBlobBoard is a fake board without the blob capability whose Call
+// refuses, as a session does, a request longer than the board's frames.
+type noBlobBoard struct{ *fakeBoard }
+
+func (b noBlobBoard) Info() harness.BoardInfo {
+	in := b.fakeBoard.Info()
+	in.Caps = []string{"ping"}
+	return in
+}
+
+func (b noBlobBoard) Call(ctx context.Context, verb string, args ...protocol.Arg) (*protocol.Frame, error) {
+	if n := protocol.EncodedFrameLen(protocol.NewRequest(65535, verb, args...)); n > b.Info().MaxFrame {
+		return nil, fmt.Errorf("request is %d bytes, the board takes at most %d and has no \"blob\" capability", n, b.Info().MaxFrame)
+	}
+	return b.fakeBoard.Call(ctx, verb, args...)
+}
+
+func TestPingOverMaxWithoutBlobs(t *testing.T) {
+	cs, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.ID != "proto/ping/over-max" && c.ID != "proto/ping/max-frame" {
+			continue
+		}
+		ct := runCase(t, c, noBlobBoard{newFakeBoard("fake", reference.DialectDefault)}, &harness.Env{})
+		if ct.Status() != harness.StatusPass {
+			t.Errorf("%s", describe(c, ct))
+		}
 	}
 }
