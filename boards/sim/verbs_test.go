@@ -185,6 +185,14 @@ func TestBlobs(t *testing.T) {
 	if d, _ := g.Get("data"); !bytes.Equal(d, data[10:15]) {
 		t.Errorf("BLOB.GET off=10 max=5 = %x", d)
 	}
+	// Writing inside a blob overwrites in place.
+	c.ok(protocol.VerbBlobPut, protocol.String("name", "ow"), protocol.Int("off", 0), protocol.String("data", "abcdef"))
+	if f := c.ok(protocol.VerbBlobPut, protocol.String("name", "ow"), protocol.Int("off", 2), protocol.String("data", "XY")); f.String("len") != "6" {
+		t.Errorf("overwrite: %s", f.Redacted())
+	}
+	if g := c.ok(protocol.VerbBlobGet, protocol.String("name", "ow")); g.String("data") != "abXYef" {
+		t.Errorf("after overwrite: %q", g.String("data"))
+	}
 	// A request argument through K.blob.
 	c.putBlob("pingdata", []byte("hello from a blob"), 5)
 	p := c.ok(protocol.VerbPing, protocol.String("data.blob", "pingdata"))

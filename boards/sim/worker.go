@@ -499,23 +499,24 @@ func (w *worker) blobPut(a *args) ([]protocol.Arg, error) {
 	}
 	cur, exists := w.s.blobs[name]
 	if off == 0 {
-		cur = nil
-	} else if !exists || int(off) != len(cur) {
-		if int(off) > len(cur) {
-			return nil, badArg("off", "offset %d is past the end of blob %q (%d bytes)", off, name, len(cur))
-		}
-		cur = cur[:off]
+		cur = nil // offset 0 truncates the blob first
 	}
-	if len(cur)+len(data) > BlobMax {
-		return nil, badArg("data", "blob %q would hold %d bytes, blob_max is %d", name, len(cur)+len(data), BlobMax)
+	if int(off) > len(cur) {
+		return nil, badArg("off", "offset %d is past the end of blob %q (%d bytes)", off, name, len(cur))
 	}
-	if total >= 0 && int64(len(cur)+len(data)) > total {
-		return nil, badArg("total", "blob %q would hold %d bytes, more than total=%d", name, len(cur)+len(data), total)
+	size := max(len(cur), int(off)+len(data))
+	if size > BlobMax {
+		return nil, badArg("data", "blob %q would hold %d bytes, blob_max is %d", name, size, BlobMax)
+	}
+	if total >= 0 && int64(size) > total {
+		return nil, badArg("total", "blob %q would hold %d bytes, more than total=%d", name, size, total)
 	}
 	if !exists && len(w.s.blobs) >= MaxBlobs {
 		return nil, failure(protocol.CodeInternal, "out of blob slots (%d in use)", MaxBlobs)
 	}
-	nb := append(bytes.Clone(cur), data...)
+	nb := make([]byte, size)
+	copy(nb, cur)
+	copy(nb[off:], data)
 	w.s.blobs[name] = nb
 	return []protocol.Arg{protocol.String("name", name), protocol.Int("len", int64(len(nb)))}, nil
 }
