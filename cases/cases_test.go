@@ -78,7 +78,9 @@ func TestBuiltinOnHealthyFakeBoard(t *testing.T) {
 	for _, d := range reference.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			env := mockEnv(t, 1)
+			// Retry-After 0 keeps the test fast; polling is checked in
+			// TestSeededBugsAreDiagnosed and on the simulator.
+			env := mockEnv(t, mockdps.RetryImmediately)
 			env.Declared.Dialect = string(d)
 			b := newFakeBoard("fake-"+string(d), d)
 			for _, c := range cs {
@@ -123,7 +125,11 @@ func TestSeededBugsAreDiagnosed(t *testing.T) {
 			if !ok {
 				t.Fatalf("no expected diagnosis for %s", bug)
 			}
-			env := mockEnv(t, 1)
+			retryAfter := mockdps.RetryImmediately
+			if bug == "ignore-retry-after" {
+				retryAfter = 1
+			}
+			env := mockEnv(t, retryAfter)
 			env.Declared.Dialect = "default"
 			b := newFakeBoard("fake-"+bug, reference.DialectDefault, bug)
 			failed, named := 0, false
