@@ -67,6 +67,9 @@ type SessionConfig struct {
 	Logf func(format string, args ...any)
 	// Ports lists serial ports for USB matching; nil = ListPorts.
 	Ports func() ([]PortInfo, error)
+	// OpenPort opens a port; nil = OpenPort. Its Read must return
+	// ErrReadTimeout (or (0, nil)) when its read timeout expires.
+	OpenPort func(path string, baud int) (serial.Port, error)
 }
 
 // SessionStats counts what happened on a session.
@@ -169,6 +172,9 @@ func Open(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	if cfg.Ports == nil {
 		cfg.Ports = ListPorts
+	}
+	if cfg.OpenPort == nil {
+		cfg.OpenPort = OpenPort
 	}
 	if cfg.Profile.Reset == "" {
 		cfg.Profile.Reset = boards.ResetNone
@@ -302,7 +308,7 @@ func (s *Session) openPort() (serial.Port, string, error) {
 		}
 		path = pi.Name
 	}
-	p, err := OpenPort(path, s.cfg.Baud)
+	p, err := s.cfg.OpenPort(path, s.cfg.Baud)
 	if err != nil {
 		return nil, path, err
 	}

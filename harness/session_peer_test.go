@@ -3,8 +3,10 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/hiltest/hiltest/protocol"
+	"go.bug.st/serial"
 )
 
 // action is what the scripted peer does with one request.
@@ -62,7 +65,11 @@ type peer struct {
 	// starts.
 	bootOnDTR bool
 	bootDelay time.Duration // from EN release to boot output
-	inReset   bool          // EN held low or booting: requests are lost
+	// reenumerate makes a reset unplug the port and plug it back, as the
+	// chip's own USB-Serial-JTAG does.
+	reenumerate bool
+	inReset     bool // EN held low or booting: requests are lost
+	closed      bool // close was called: no more plugging in
 
 	wg   sync.WaitGroup
 	ctl  net.Listener
@@ -115,6 +122,12 @@ func (p *peer) plug(boot bool) error {
 		return err
 	}
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		master.Close()
+		slave.Close()
+		return errors.New("peer closed")
+	}
 	p.master, p.slave, p.gone = master, slave, make(chan struct{})
 	p.mu.Unlock()
 	p.wg.Add(1)
@@ -142,6 +155,7 @@ func (p *peer) unplug() {
 }
 
 func (p *peer) close() {
+	p.set(func() { p.closed = true })
 	p.unplug()
 	p.ctl.Close()
 	p.wg.Wait()
@@ -402,9 +416,16 @@ func (p *peer) serveCtl() {
 					p.inReset = true
 				}
 				release := wasReset && !inReset
-				download, delay := p.dtr, p.bootDelay
+				download, delay, reenum := p.dtr, p.bootDelay, p.reenumerate
 				p.mu.Unlock()
 				fmt.Fprintf(c, "ok\n")
+				if release && reenum {
+					p.unplug()
+					time.Sleep(delay)
+					p.set(func() { p.inReset = false })
+					_ = p.plug(true) // fails only once the peer is closed
+					continue
+				}
 				if release {
 					time.Sleep(delay) // the chip boots
 					p.set(func() { p.inReset = false })
@@ -423,4 +444,44 @@ func (p *peer) ctlLines() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.lines...)
+}
+
+// modemPort is a pty port with modem lines: DTR and RTS go to the peer's
+// control socket, as a USB bridge's lines go to the board's reset circuit.
+type modemPort struct {
+	serial.Port
+	ctl *ctlLines
+}
+
+func (m modemPort) SetDTR(v bool) error { return gone(m.ctl.SetDTR(v)) }
+func (m modemPort) SetRTS(v bool) error { return gone(m.ctl.SetRTS(v)) }
+
+// gone turns a control socket closed under a line change into the EIO a
+// vanished USB device gives.
+func gone(err error) error {
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %w", syscall.EIO, err)
+	}
+	return err
+}
+func (m modemPort) Close() error {
+	m.ctl.Close()
+	return m.Port.Close()
+}
+
+// openWithModemLines opens path with OpenPort and wires its modem lines
+// to the control socket of the peer at link.
+func openWithModemLines(link string) func(string, int) (serial.Port, error) {
+	return func(path string, baud int) (serial.Port, error) {
+		p, err := OpenPort(path, baud)
+		if err != nil {
+			return nil, err
+		}
+		c, err := dialCtl(context.Background(), link)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		return modemPort{Port: p, ctl: c}, nil
+	}
 }

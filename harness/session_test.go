@@ -569,3 +569,43 @@ func TestDifferentBoardAfterReopen(t *testing.T) {
 	require.ErrorIs(t, err, ErrBoardLost)
 	assert.Equal(t, "24:0A:C4:00:00:01", s.Info().MAC)
 }
+
+// Boards on the chip's own USB-Serial-JTAG drop off the bus when reset:
+// the session drives esptool's USB-JTAG hard reset on the modem lines,
+// re-opens the port when it returns, and handshakes.
+func TestUSBJTAGResetReenumerates(t *testing.T) {
+	tests := []struct {
+		name   string
+		method boards.ResetMethod
+		lines  []string
+	}{
+		{"usb-jtag", boards.ResetUSBJTAG, []string{"dtr 0", "rts 1", "rts 0"}},
+		{"classic", boards.ResetClassic, []string{"dtr 0", "rts 1", "rts 0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			p := newPeer(t)
+			defer p.close()
+			p.set(func() { p.reenumerate = tt.method == boards.ResetUSBJTAG; p.bootDelay = 50 * time.Millisecond })
+			cfg := testConfig(p, tt.method)
+			cfg.Profile.Reenumerates = tt.method == boards.ResetUSBJTAG
+			cfg.OpenPort = openWithModemLines(p.link)
+			s, err := Open(context.Background(), cfg)
+			require.NoError(t, err)
+			defer s.Close()
+			assert.Equal(t, tt.lines, p.ctlLines())
+			assert.Equal(t, 0, p.count(protocol.VerbReset), "reset through the modem lines")
+			wantReopens := 0
+			if tt.method == boards.ResetUSBJTAG {
+				wantReopens = 1
+			}
+			assert.Equal(t, wantReopens, s.Stats().Reopens)
+
+			require.NoError(t, s.Reset(context.Background()))
+			assert.Equal(t, 2*wantReopens, s.Stats().Reopens)
+			_, err = s.Call(context.Background(), protocol.VerbPing)
+			require.NoError(t, err, "no spurious reset reported after the re-open")
+		})
+	}
+}
