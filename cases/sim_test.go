@@ -59,6 +59,7 @@ func TestBuiltinOnHealthySimulator(t *testing.T) {
 	}
 	for _, d := range reference.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
 			env := mockEnv(t, 1)
 			s := openSim(t, sim.Config{Name: "sim-" + string(d), Dialect: string(d)})
 			res := runAll(t, s, env)
@@ -102,13 +103,14 @@ func TestSimulatorBugsAreDiagnosed(t *testing.T) {
 	}
 	for _, bug := range sim.Bugs() {
 		t.Run(bug.Name, func(t *testing.T) {
+			t.Parallel()
 			phrase, ok := simBugDiagnoses[bug.Name]
 			if !ok {
 				t.Fatalf("no expected diagnosis for the simulator bug %q (%s)", bug.Name, bug.Description)
 			}
 			env := mockEnv(t, 1)
 			env.Declared.Dialect = string(reference.DialectDefault)
-			s := openSim(t, sim.Config{Name: "sim-bug", Dialect: "default", Bugs: []string{bug.Name}})
+			s := openSim(t, sim.Config{Name: "sim-" + bug.Name, Dialect: "default", Bugs: []string{bug.Name}})
 			res := runAll(t, s, env)
 			failed, named := 0, false
 			for id, ct := range res {
