@@ -35,6 +35,7 @@ type tokenInputs struct {
 	GroupKey    string // group key Key was derived from, if any
 	Expiry      int64  // expected se
 	FromClock   bool   // se came from the board's clock plus a ttl
+	TTL         int64  // that ttl (seconds), when FromClock
 	KeyName     string // expected skn ("" = none)
 }
 
@@ -259,17 +260,29 @@ func diagnoseExpiry(in tokenInputs, se int64) string {
 		return fmt.Sprintf("expiry truncated to 32 bits (se=%d instead of %d)", se, in.Expiry)
 	case in.Expiry > 0x7FFFFFFF && in.Expiry <= 0xFFFFFFFF && se == in.Expiry&0x7FFFFFFF:
 		return fmt.Sprintf("expiry truncated to 31 bits (se=%d instead of %d)", se, in.Expiry)
+	case in.Expiry > 0 && near(se/1000, in.Expiry, ttlSlack):
+		return fmt.Sprintf("expiry in milliseconds instead of seconds (se=%d)", se)
+	case in.FromClock && in.TTL > 0 && near(se, in.Expiry-in.TTL, ttlSlack):
+		return fmt.Sprintf("ttl not added: se=%d is the current time, expected clock + %d s", se, in.TTL)
+	case in.FromClock && in.TTL > 0 && near(se, in.Expiry-in.TTL+in.TTL*1000, ttlSlack):
+		return fmt.Sprintf("ttl taken as milliseconds: se=%d is clock + %d s, expected clock + %d s", se, in.TTL*1000, in.TTL)
 	case in.FromClock:
 		return fmt.Sprintf("wrong expiry: se=%d is %s, expected %d (clock + ttl), %+d s off", se, when, in.Expiry, se-in.Expiry)
 	}
 	return fmt.Sprintf("wrong expiry: se=%d, expected %d", se, in.Expiry)
 }
 
+// near reports whether a and b are at most slack apart.
+func near(a, b, slack int64) bool { return a-b <= slack && b-a <= slack }
+
 // diagnoseResource explains a decoded sr that is not the expected resource.
 func diagnoseResource(in tokenInputs, res string) string {
 	want := in.rawResource()
 	if res == want {
 		return ""
+	}
+	if strings.ToLower(want) == res && want != res {
+		return fmt.Sprintf("resource lowercased (%q instead of %q): the resource must be signed and sent as given", res, want)
 	}
 	if in.Resource == "" {
 		scope, id, ok := strings.Cut(res, "/registrations/")

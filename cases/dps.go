@@ -263,7 +263,7 @@ func (r *registerResult) tokenInputs(t *harness.T, boardSE int64) (tokenInputs, 
 		se = boardSE
 	}
 	return tokenInputs{Dialect: r.Dialect, DialectFrom: r.DialectFrom, IDScope: idScope(t), RegID: r.Registration.RegID,
-		Key: key, GroupKey: r.Registration.GroupKey, Expiry: se, FromClock: true, KeyName: r.Dialect.DefaultKeyName()}, nil
+		Key: key, GroupKey: r.Registration.GroupKey, Expiry: se, FromClock: true, TTL: registerTTL, KeyName: r.Dialect.DefaultKeyName()}, nil
 }
 
 // explainFailure returns the diagnosis of a failed registration: the

@@ -118,7 +118,7 @@ func (v vector) sasInputs(d reference.Dialect, from string, key string, se int64
 		kn = *v.Policy
 	}
 	return tokenInputs{Dialect: d, DialectFrom: from, IDScope: v.IDScope, RegID: v.RegID, Resource: v.Resource,
-		Key: key, GroupKey: v.GroupKey, Expiry: se, FromClock: v.TTL != 0, KeyName: kn}
+		Key: key, GroupKey: v.GroupKey, Expiry: se, FromClock: v.TTL != 0, TTL: v.TTL, KeyName: kn}
 }
 
 // deviceKey is the key the vector's token must be signed with.
