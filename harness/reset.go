@@ -76,7 +76,8 @@ const DefaultResetDelay = 50 * time.Millisecond
 // mode. With usbJTAG (the chip's own USB-Serial-JTAG) EN is held 0.2 s and
 // the sequence waits 0.2 s after release, as HardReset(uses_usb=True) does.
 // Source: espressif/esptool esptool/reset.py @9ea2c5c, class HardReset
-// (../shared/hil/FACTS.md §2).
+// (../shared/hil/FACTS.md §2). esptool leaves DTR as it is; here it is
+// de-asserted first, since Linux asserts both lines when a port is opened.
 func HardResetSequence(usbJTAG bool) []ResetStep {
 	hold, after := 100*time.Millisecond, time.Duration(0)
 	if usbJTAG {
