@@ -52,7 +52,8 @@ type Board struct {
 
 // Start creates the board's pty, its symlink and control socket, boots it
 // (ROM banner, boot log, READY reason=poweron) and returns. The board runs
-// until Close or until ctx is done.
+// until Close or until ctx is done (then it stops; Close still removes its
+// symlink and control socket).
 func Start(ctx context.Context, cfg Config) (*Board, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
@@ -187,6 +188,32 @@ func (b *Board) Link() string { return b.link }
 // ControlPath returns the control socket that stands in for DTR/RTS.
 func (b *Board) ControlPath() string { return b.ctl }
 
+// Control applies one control-socket command ("rts 1", "dtr 0 rts 1",
+// "reset", "unplug 2s", "state") without going through the socket and
+// returns the answer line ("ok ..." or "error ...").
+func (b *Board) Control(ctx context.Context, line string) (string, error) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return "", fmt.Errorf("sim %s: empty control command", b.cfg.Name)
+	}
+	reply := make(chan string, 1)
+	select {
+	case b.evc <- evCtl{line: line, reply: reply}:
+	case <-b.exited:
+		return "", fmt.Errorf("sim %s: board is closed", b.cfg.Name)
+	case <-ctx.Done():
+		return "", fmt.Errorf("sim %s: control %q: %w", b.cfg.Name, line, ctx.Err())
+	}
+	select {
+	case a := <-reply:
+		return a, nil
+	case <-b.exited:
+		return "", fmt.Errorf("sim %s: board is closed", b.cfg.Name)
+	case <-ctx.Done():
+		return "", fmt.Errorf("sim %s: control %q: %w", b.cfg.Name, line, ctx.Err())
+	}
+}
+
 // FaultLog returns the faults injected so far.
 func (b *Board) FaultLog() []FaultEvent {
 	b.mu.Lock()
@@ -300,12 +327,10 @@ func (b *Board) acceptLoop() {
 			return
 		}
 		b.mu.Lock()
-		select {
-		case <-b.exited:
+		if b.conns == nil { // shut down
 			b.mu.Unlock()
 			c.Close()
 			return
-		default:
 		}
 		b.conns[c] = struct{}{}
 		b.wg.Add(1)
@@ -452,6 +477,7 @@ func (m *machine) shutdown() {
 	for c := range b.conns {
 		c.Close()
 	}
+	b.conns = nil
 	if b.port != nil {
 		b.port.close()
 		b.port = nil

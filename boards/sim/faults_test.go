@@ -328,6 +328,9 @@ func TestControlLines(t *testing.T) {
 		t.Errorf("READY: %s", r.Redacted())
 	}
 	c.hello()
+	if a, err := b.Control(t.Context(), "state"); err != nil || !strings.Contains(a, "state=running") {
+		t.Errorf("Control(state) = %q, %v", a, err)
+	}
 	for _, bad := range []string{"rts 2", "dtr", "fly", "unplug x"} {
 		if a := ctl.cmd(bad); !strings.HasPrefix(a, "error") {
 			t.Errorf("%q answered %q", bad, a)
