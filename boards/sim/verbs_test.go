@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -400,3 +401,38 @@ func TestFrameErrors(t *testing.T) {
 }
 
 func crcHex(b []byte) string { return fmt.Sprintf("%08X", crc32IEEE(b)) }
+
+// TestJunkInput feeds the board random bytes, broken frames and stray
+// responses; it must keep answering.
+func TestJunkInput(t *testing.T) {
+	_, c := boot(t, Config{Seed: 50})
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for i := 0; i < 50; i++ {
+		var b []byte
+		switch rng.IntN(4) {
+		case 0:
+			b = make([]byte, rng.IntN(300))
+			for j := range b {
+				b[j] = byte(rng.IntN(256))
+			}
+		case 1:
+			b, _ = protocol.Encode(protocol.NewOK(uint16(rng.IntN(100)), "PING"), 0)
+		case 2:
+			b, _ = protocol.Encode(protocol.NewRequest(uint16(1+rng.IntN(100)), "PING", protocol.Int("data", int64(i))), 0)
+			b = b[:rng.IntN(len(b))]
+		default:
+			b = []byte("@@HIL REQ " + strconv.Itoa(rng.IntN(70000)) + " " + strings.Repeat("X", rng.IntN(50)) + "\r\n")
+		}
+		if _, err := c.port.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.port.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.seq = 60000 // above any seq the junk used
+	p := c.ok(protocol.VerbPing, protocol.String("data", "still alive"))
+	if p.String("data") != "still alive" {
+		t.Errorf("PING after junk: %s", p.Redacted())
+	}
+}
