@@ -170,10 +170,23 @@ func lastFault(b *Board) string {
 }
 
 func TestFaultSlowAndOverlong(t *testing.T) {
-	b, c := boot(t, Config{Seed: 35, Faults: "slow=@1,slow_delay=100ms,overlong=@2"})
-	c.ok(protocol.VerbPing, protocol.String("data", "slow"))
-	if !hasFault(b, "slow") {
-		t.Error("slow not logged")
+	b, c := boot(t, Config{Seed: 35, Faults: "slow=@1,slow_delay=500ms,overlong=@2"})
+	// A request sent while the slow answer is pending finds the board busy,
+	// and its BUSY answer overtakes the slow one.
+	slow := c.send(protocol.VerbPing, protocol.String("data", "slow"))
+	for !hasFault(b, "slow") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	busy := c.send(protocol.VerbPing, protocol.String("data", "impatient"))
+	f, err := c.response(busy, 5*time.Second)
+	if err != nil || f.String("code") != string(protocol.CodeBusy) {
+		t.Fatalf("second request during a slow answer: %v %v", f, err)
+	}
+	if len(c.stale) != 0 {
+		t.Errorf("the slow answer came before BUSY: %v", c.stale[0].Redacted())
+	}
+	if f, err := c.response(slow, 5*time.Second); err != nil || f.String("data") != "slow" {
+		t.Fatalf("slow answer: %v %v", f, err)
 	}
 	before := c.r.Stats().JunkBytes
 	c.ok(protocol.VerbPing, protocol.String("data", "after a long line"))
