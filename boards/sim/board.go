@@ -718,8 +718,10 @@ func (m *machine) state() string {
 	switch {
 	case m.unplugged:
 		st = "unplugged"
-	case m.enLow || m.enRise != nil:
+	case m.enLow:
 		st = "reset"
+	case m.enRise != nil:
+		st = "booting"
 	case m.hung:
 		st = "hung"
 	case !m.running:

@@ -31,7 +31,8 @@ type Config struct {
 	// Identity; defaults are derived from Name and Seed.
 	MAC, Firmware, FirmwareVersion, BoardName, Chip string
 	// Logf receives one line per fault the simulator injects (also kept in
-	// Board.FaultLog) and other notable events. nil = discard.
+	// Board.FaultLog) and other notable events. It is called from the
+	// board's goroutines and must be safe for concurrent use. nil = discard.
 	Logf func(format string, args ...any)
 }
 

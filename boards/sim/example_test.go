@@ -60,3 +60,20 @@ func ExampleBugs() {
 	// group-key-signing
 	// derive-from-base64-text
 }
+
+// Reset a board by its control lines, as esptool's HardReset does on a devkit.
+func ExampleBoard_Control() {
+	b, err := sim.Start(context.Background(), sim.Config{Name: "sim-ctl"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+	for _, line := range []string{"rts 1", "rts 0"} {
+		a, err := b.Control(context.Background(), line)
+		fmt.Println(a, err)
+	}
+	// Output:
+	// ok rts=1 dtr=0 en=low io0=high state=reset <nil>
+	// ok rts=0 dtr=0 en=high io0=high state=booting <nil>
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,20 +219,12 @@ func startBoard(t testing.TB, cfg Config) *Board {
 	if cfg.LinkDir == "" {
 		cfg.LinkDir = t.TempDir()
 	}
-	var mu sync.Mutex
-	cfg.Logf = func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		t.Logf(format, args...)
-	}
+	cfg.Logf = t.Logf
 	b, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() {
-		mu.Lock()
-		cfg.Logf = nil
-		mu.Unlock()
 		if err := b.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
