@@ -14,7 +14,9 @@ const minBlobValue = 64
 
 // putBlobs moves argument values that make the request longer than the
 // frame maximum into blobs (BLOB.PUT) and replaces them with K.blob=NAME,
-// largest first, until the request fits (PROTOCOL.md §1.2).
+// largest first, until the request fits (PROTOCOL.md §1.2). A request that
+// cannot be made to fit fails with an error wrapping protocol.ErrTooLong,
+// before anything is sent.
 func (s *Session) putBlobs(ctx context.Context, w *waiter, verb string, args []protocol.Arg) ([]protocol.Arg, error) {
 	s.mu.Lock()
 	max, info := s.txMax, s.info
@@ -24,7 +26,7 @@ func (s *Session) putBlobs(ctx context.Context, w *waiter, verb string, args []p
 		return args, nil
 	}
 	if !info.HasCap(protocol.CapBlob) {
-		return nil, fmt.Errorf("request is %d bytes, the board takes at most %d and has no %q capability",
+		return nil, tooLong("request is %d bytes, the board takes at most %d and has no %q capability to carry long values",
 			size(args), max, protocol.CapBlob)
 	}
 	args = append([]protocol.Arg(nil), args...)
@@ -40,11 +42,12 @@ func (s *Session) putBlobs(ctx context.Context, w *waiter, verb string, args []p
 			}
 		}
 		if big < 0 {
-			return nil, fmt.Errorf("request is %d bytes, the board takes at most %d, and no argument is large enough to move to a blob", size(args), max)
+			return nil, tooLong("request is %d bytes, the board takes at most %d, and no argument is large enough to move to a blob",
+				size(args), max)
 		}
 		a := args[big]
 		if info.BlobMax > 0 && len(a.Value) > info.BlobMax {
-			return nil, fmt.Errorf("argument %s is %d bytes, the board's blobs hold at most %d", a.Key, len(a.Value), info.BlobMax)
+			return nil, tooLong("argument %s is %d bytes, the board's blobs hold at most %d", a.Key, len(a.Value), info.BlobMax)
 		}
 		name := blobName(a.Key, used)
 		if err := s.blobPut(ctx, w, name, a.Value); err != nil {
@@ -53,6 +56,17 @@ func (s *Session) putBlobs(ctx context.Context, w *waiter, verb string, args []p
 		args[big] = protocol.String(a.Key+".blob", name)
 	}
 	return args, nil
+}
+
+// tooLongError is a request the session refuses to send because it cannot
+// fit the board's frame maximum; it wraps protocol.ErrTooLong.
+type tooLongError struct{ msg string }
+
+func (e *tooLongError) Error() string { return e.msg + " (frame too long)" }
+func (e *tooLongError) Unwrap() error { return protocol.ErrTooLong }
+
+func tooLong(format string, args ...any) error {
+	return &tooLongError{msg: fmt.Sprintf(format, args...)}
 }
 
 // blobName derives a blob name ([a-z0-9_], 1-16 characters) from a key.

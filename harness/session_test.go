@@ -344,6 +344,53 @@ func TestBlobRoundTrip(t *testing.T) {
 	assert.ErrorContains(t, err, "blobs hold at most")
 }
 
+// A request that cannot fit the board's frame maximum is refused before
+// anything is written, with an error wrapping protocol.ErrTooLong.
+func TestTooLongRequest(t *testing.T) {
+	small := func() []protocol.Arg {
+		var args []protocol.Arg
+		for i := 0; i < 20; i++ {
+			args = append(args, protocol.String(fmt.Sprintf("k%02d", i), strings.Repeat("v", 40)))
+		}
+		return args
+	}
+	tests := []struct {
+		name  string
+		caps  string
+		args  []protocol.Arg
+		wants []string
+	}{
+		{"no blob capability", "ping", []protocol.Arg{protocol.Bytes("data", make([]byte, 2000))},
+			[]string{"PING: request is ", "at most 512", `no "blob" capability`}},
+		{"no argument worth a blob", "ping,blob", small(),
+			[]string{"PING: request is ", "no argument is large enough"}},
+		{"value over the blob maximum", "ping,blob", []protocol.Arg{protocol.Bytes("data", make([]byte, 70000))},
+			[]string{"PING: argument data is 70000 bytes", "blobs hold at most 65536"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			p := newPeer(t)
+			defer p.close()
+			p.set(func() { p.max, p.caps = 512, tt.caps })
+			s := openPeer(t, p, boards.ResetNone)
+			defer s.Close()
+			before := len(p.received())
+			_, err := s.Call(context.Background(), protocol.VerbPing, tt.args...)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, protocol.ErrTooLong)
+			assert.NotErrorIs(t, err, ErrTimeout)
+			for _, w := range tt.wants {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.Len(t, p.received(), before, "nothing is sent for a refused request")
+			// The session is still usable.
+			_, err = s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "short"))
+			require.NoError(t, err)
+		})
+	}
+}
+
 func TestProgressAndLongVerb(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := newPeer(t)
