@@ -34,7 +34,17 @@ type Request struct {
 	SNI            string
 	RegistrationID string // from the path, "" when the path has none
 	Status         int    // response status; 0 when the connection was dropped
-	Diagnosis      *Diagnosis
+	// HasRetryAfter tells whether the response carried a Retry-After
+	// header; RetryAfter is its value in seconds as sent (-1 without one).
+	// A client polling the operation must wait that long before its next
+	// request (device.json, RuntimeRegistration_RegisterDevice 202).
+	HasRetryAfter bool
+	RetryAfter    int
+	// OperationID is the operationId of the response body: the one a
+	// register request started or the one a poll reported on; "" when the
+	// response named none (an error, a status lookup, a dropped connection).
+	OperationID string
+	Diagnosis   *Diagnosis
 }
 
 // connKey is the context key under which ConnContext stores the *recConn.
@@ -404,6 +414,8 @@ type capturedJSON struct {
 	SNI            string      `json:"sni,omitempty"`
 	RegistrationID string      `json:"registrationId,omitempty"`
 	Status         int         `json:"status"`
+	RetryAfter     *int        `json:"retryAfter,omitempty"` // absent without a Retry-After
+	OperationID    string      `json:"operationId,omitempty"`
 	Diagnosis      *Diagnosis  `json:"diagnosis,omitempty"`
 }
 
@@ -426,10 +438,14 @@ func (r Request) Redacted() Request {
 // MarshalJSON encodes the request redacted, with body and raw bytes as text.
 func (r Request) MarshalJSON() ([]byte, error) {
 	rr := r.Redacted()
+	var ra *int
+	if rr.HasRetryAfter {
+		ra = &rr.RetryAfter
+	}
 	return json.Marshal(capturedJSON{
 		Time: rr.Time, RemoteAddr: rr.RemoteAddr, Method: rr.Method, RequestURI: rr.RequestURI,
 		Proto: rr.Proto, Header: rr.Header, Body: string(rr.Body), Raw: string(rr.Raw),
 		TLSVersion: rr.TLSVersion, SNI: rr.SNI, RegistrationID: rr.RegistrationID,
-		Status: rr.Status, Diagnosis: rr.Diagnosis,
+		Status: rr.Status, RetryAfter: ra, OperationID: rr.OperationID, Diagnosis: rr.Diagnosis,
 	})
 }

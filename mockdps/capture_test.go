@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hiltest/hiltest/reference"
 )
@@ -239,6 +240,124 @@ func TestRequestLength(t *testing.T) {
 			}
 			if got := requestLength([]byte(tc.req + tc.rest)); got != want {
 				t.Errorf("requestLength = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestCaptureResponseFields checks that each captured request records the
+// Retry-After and operationId of the answer it got, in memory and in the
+// capture file.
+func TestCaptureResponseFields(t *testing.T) {
+	const none = -1
+	type step struct {
+		name    string
+		fault   Fault
+		advance time.Duration
+		// req builds the request; op is the operationId of the register
+		// answer so far.
+		req        func(s *Server, op, tok string) []byte
+		status     int // 0: the connection is dropped
+		retryAfter int // none: no Retry-After
+		hasOp      bool
+	}
+	register := func(s *Server, _, tok string) []byte { return registerBytes(t, s, DemoDevice1, tok) }
+	poll := func(s *Server, op, tok string) []byte { return operationBytes(t, s, DemoDevice1, op, tok) }
+	tests := []struct {
+		name  string
+		opts  Options
+		steps []step
+	}{
+		{"flow with assign delay", Options{AssignDelay: 5 * time.Second, RetryAfter: 2, ThrottleRetryAfter: 7}, []step{
+			{name: "register", req: register, status: 202, retryAfter: 2, hasOp: true},
+			{name: "poll assigning", req: poll, status: 202, retryAfter: 2, hasOp: true},
+			{name: "poll assigned", advance: 5 * time.Second, req: poll, status: 200, retryAfter: none, hasOp: true},
+			{name: "unknown operation", req: func(s *Server, _, tok string) []byte {
+				return operationBytes(t, s, DemoDevice1, "5.0123456789abcdef.00000000-0000-0000-0000-000000000000", tok)
+			}, status: 404, retryAfter: none},
+			{name: "status lookup", req: func(s *Server, _, tok string) []byte { return statusBytes(t, s, DemoDevice1, tok) },
+				status: 200, retryAfter: none},
+			{name: "5xx fault", fault: Fault{Mode: FaultServerError, Status: 503}, req: register, status: 503, retryAfter: 7},
+			{name: "dropped", fault: Fault{Mode: FaultDrop}, req: register, status: 0, retryAfter: none},
+		}},
+		{"retry immediately", Options{RetryAfter: RetryImmediately}, []step{
+			{name: "register", req: register, status: 202, retryAfter: 0, hasOp: true},
+		}},
+		{"throttled", Options{RateLimit: 1, RateBurst: 1, ThrottleRetryAfter: 9}, []step{
+			{name: "register", req: register, status: 202, retryAfter: 3, hasOp: true},
+			{name: "throttled", req: register, status: 429, retryAfter: 9},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			opts := tc.opts
+			opts.Now = clk.Now
+			opts.CapturePath = filepath.Join(t.TempDir(), "capture.jsonl")
+			s := NewTestServer(t, opts)
+			tok := sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey}).Token
+			op := ""
+			var answered []string // operationId of each answer
+			for _, st := range tc.steps {
+				s.SetFault(st.fault)
+				clk.Advance(st.advance)
+				c := dialRaw(t, s)
+				if st.status == 0 {
+					c.send(st.req(s, op, tok))
+					if _, err := http.ReadResponse(c.br, nil); err == nil {
+						t.Fatalf("%s: got a response", st.name)
+					}
+					answered = append(answered, "")
+					continue
+				}
+				r := c.do(st.req(s, op, tok))
+				if r.Status != st.status {
+					t.Fatalf("%s: status %d %s, want %d", st.name, r.Status, r.Body, st.status)
+				}
+				got, _ := r.JSON["operationId"].(string)
+				if st.hasOp != (got != "") {
+					t.Fatalf("%s: answer operationId %q", st.name, got)
+				}
+				if op == "" {
+					op = got
+				}
+				answered = append(answered, got)
+			}
+			s.SetFault(Fault{})
+			reqs := s.Requests()
+			if len(reqs) != len(tc.steps) {
+				t.Fatalf("captured %d requests, want %d", len(reqs), len(tc.steps))
+			}
+			data, err := os.ReadFile(opts.CapturePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) != len(tc.steps) {
+				t.Fatalf("%d capture lines, want %d", len(lines), len(tc.steps))
+			}
+			for i, st := range tc.steps {
+				q := reqs[i]
+				if q.Status != st.status || q.HasRetryAfter != (st.retryAfter != none) || q.RetryAfter != st.retryAfter {
+					t.Errorf("%s: captured status %d Retry-After %v/%d, want %d and %d", st.name, q.Status, q.HasRetryAfter, q.RetryAfter, st.status, st.retryAfter)
+				}
+				if q.OperationID != answered[i] {
+					t.Errorf("%s: captured operationId %q, the answer had %q", st.name, q.OperationID, answered[i])
+				}
+				if red := q.Redacted(); red.RetryAfter != q.RetryAfter || red.HasRetryAfter != q.HasRetryAfter || red.OperationID != q.OperationID {
+					t.Errorf("%s: redacted copy lost the response fields: %+v", st.name, red)
+				}
+				var m map[string]any
+				if err := json.Unmarshal([]byte(lines[i]), &m); err != nil {
+					t.Fatalf("capture line %q: %v", lines[i], err)
+				}
+				ra, hasRA := m["retryAfter"]
+				if hasRA != q.HasRetryAfter || (hasRA && ra != float64(q.RetryAfter)) {
+					t.Errorf("%s: capture line retryAfter %v (present %v), want %d", st.name, ra, hasRA, st.retryAfter)
+				}
+				if o, _ := m["operationId"].(string); o != answered[i] {
+					t.Errorf("%s: capture line operationId %q, want %q", st.name, o, answered[i])
+				}
 			}
 		})
 	}

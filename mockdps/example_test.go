@@ -114,3 +114,39 @@ func ExampleRunLoad() {
 	fmt.Println(res.Errors == 0, res.RequestsPerFlow())
 	// Output: true 2
 }
+
+// Each captured request records what its answer said about polling: the
+// Retry-After sent and the operation it started or reported on.
+func ExampleRequest() {
+	s, err := mockdps.Start(mockdps.Options{RetryAfter: 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	cl, err := reference.NewClient(reference.ClientOptions{
+		Endpoint: s.Host(), RootCAs: s.CertPool(),
+		Wait: func(context.Context, time.Duration) error { return nil },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cl.Close()
+	res, err := cl.Register(context.Background(), reference.RegisterParams{IDScope: s.IDScope(),
+		RegistrationID: mockdps.DemoDevice1, Key: mockdps.DemoDevice1PrimaryKey})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, q := range s.Requests() {
+		ra := "none"
+		if q.HasRetryAfter {
+			ra = fmt.Sprint(q.RetryAfter, " s")
+		}
+		fmt.Println(q.Method, q.Status, "Retry-After:", ra, "same operation:", q.OperationID == res.OperationID)
+	}
+	// Output:
+	// PUT 202 Retry-After: 1 s same operation: true
+	// GET 200 Retry-After: none same operation: true
+}

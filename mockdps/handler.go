@@ -95,7 +95,9 @@ type exchange struct {
 	route  route
 	body   []byte
 	status int
-	diag   *Diagnosis
+	// opID is the operationId of the response body ("" when none).
+	opID string
+	diag *Diagnosis
 	// hijacked is the connection taken over by a drop fault.
 	hijacked io.Closer
 }
@@ -266,6 +268,7 @@ func (ex *exchange) register(who principal, apiVersion string) {
 	h := ex.w.Header()
 	h.Set("Retry-After", strconv.Itoa(max(s.opts.RetryAfter, 0)))
 	h.Set("Location", ex.location("/"+rt.scope+"/registrations/"+rt.regID+"/register"))
+	ex.opID = op.id
 	ex.json(http.StatusAccepted, operationStatus{OperationID: op.id, Status: "assigning"})
 }
 
@@ -286,6 +289,7 @@ func (ex *exchange) operation() {
 			"an operationId returned by a register request of "+rt.regID, "operationId "+clip(rt.opID, 100), "unknown operation id")
 		return
 	}
+	ex.opID = op.id
 	if !d.finish(op, ex.now, s.opts.AssignDelay) {
 		h := ex.w.Header()
 		h.Set("Retry-After", strconv.Itoa(max(s.opts.RetryAfter, 0)))
@@ -392,9 +396,13 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 		return
 	}
 	r := ex.r
-	req := Request{Time: ex.now, RemoteAddr: r.RemoteAddr, RegistrationID: ex.route.regID, Body: ex.body, Status: ex.status}
+	req := Request{Time: ex.now, RemoteAddr: r.RemoteAddr, RegistrationID: ex.route.regID, Body: ex.body, Status: ex.status,
+		RetryAfter: -1}
 	if dropped {
 		req.Status = 0
+	} else {
+		req.OperationID = ex.opID
+		req.RetryAfter, req.HasRetryAfter = retryAfterOf(ex.w.Header())
 	}
 	if ex.diag != nil {
 		ex.diag.Status = req.Status
@@ -420,6 +428,21 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 		req.parsed = true
 	}
 	s.record(req)
+}
+
+// retryAfterOf returns the delay-seconds of the Retry-After header the
+// response was sent with (the header map as written), -1 and false without
+// one. The mock only sends delay-seconds; another form reads as none.
+func retryAfterOf(h http.Header) (int, bool) {
+	vs := h["Retry-After"]
+	if len(vs) == 0 {
+		return -1, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(vs[0]))
+	if err != nil || n < 0 {
+		return -1, false
+	}
+	return n, true
 }
 
 // serveAdmin serves GET /_mock/diagnoses (JSON array) and GET
