@@ -230,3 +230,38 @@ func TestRunKilledLeavesValidJSONL(t *testing.T) {
 	_, err = os.Stat(filepath.Join(out, harness.ReportFile))
 	assert.True(t, os.IsNotExist(err), "the final report is written only at the end")
 }
+
+func TestRunCasesDir(t *testing.T) {
+	dir := t.TempDir()
+	bench := writeBench(t, dir, [][2]string{{"sim-1", ""}, {"sim-2", "derive-from-base64-text"}}, "")
+	cases := filepath.Join(dir, "cases")
+	require.NoError(t, os.MkdirAll(cases, 0o755))
+	const file = `defaults:
+  group_key: 8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==
+cases:
+  - id: mine/derive/docs
+    title: Published derivation vector
+    kind: derive
+    reg_id: sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6
+    expect:
+      device_key: Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=
+`
+	require.NoError(t, os.WriteFile(filepath.Join(cases, "mine.yaml"), []byte(file), 0o644))
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"run", "--bench", bench, "--cases", cases, "--out", out, "--show-secrets"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+	rep, err := harness.ReadReport(filepath.Join(out, harness.ReportFile))
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Summary.Total)
+	assert.Equal(t, harness.StatusPass, rep.Case("sim-1", "mine/derive/docs").Status)
+	c := rep.Case("sim-2", "mine/derive/docs")
+	assert.Equal(t, harness.StatusFail, c.Status)
+	assert.Contains(t, c.Message, "base64 text")
+	assert.True(t, rep.ShowSecrets)
+	assert.Equal(t, "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=", rep.Case("sim-1", "mine/derive/docs").Outputs["device_key"], "--show-secrets keeps keys")
+
+	stdout.Reset()
+	code = run([]string{"run", "--bench", bench, "--cases", filepath.Join(dir, "nope")}, &stdout, &stderr)
+	assert.Equal(t, 2, code)
+}
