@@ -51,6 +51,20 @@ board × case results and writes to the output directory:
 
 Secrets (keys, signatures) are redacted unless --show-secrets.
 
+A live DPS (dps: mode: live) takes its keys from the environment: the group
+enrollment key from the variable the bench names in group_key_env (default
+HILTEST_DPS_GROUP_KEY), an individual enrollment's key from key_env (default
+HILTEST_DPS_KEY) with its registration id in HILTEST_DPS_REGISTRATION_ID, and
+the trust anchor boards get from the PEM file in HILTEST_DPS_CA_FILE (unset:
+boards keep their built-in anchors). Wi-Fi credentials come from the
+variables named in the bench's wifi: section (default HILTEST_WIFI_SSID and
+HILTEST_WIFI_PASSWORD); boards join only when the SSID is set.
+
+With --flash, each board's flash command template ({port}, {firmware} and
+{board} filled in) runs through sh -c first; its output and exit status go
+into the report, a failed flash fails that board's suite, and the port is
+opened again afterwards (USB-Serial-JTAG boards re-enumerate).
+
 Exit status: 0 when the run completed (failures are in the table and the
 reports); with --gate, 1 when a required (non-optional) case failed or
 errored, or regressed against --baseline; 2 on bad input.`,
