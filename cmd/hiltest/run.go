@@ -53,7 +53,7 @@ Secrets (keys, signatures) are redacted unless --show-secrets.
 
 A live DPS (dps: mode: live) takes its keys from the environment: the group
 enrollment key from the variable the bench names in group_key_env (default
-HILTEST_DPS_GROUP_KEY), an individual enrollment's key from key_env (default
+HILTEST_DPS_GROUP_KEY), an individual enrollment's key from device_key_env (default
 HILTEST_DPS_KEY) with its registration id in HILTEST_DPS_REGISTRATION_ID, and
 the trust anchor boards get from the PEM file in HILTEST_DPS_CA_FILE (unset:
 boards keep their built-in anchors). Wi-Fi credentials come from the
