@@ -105,18 +105,19 @@ func TestSeededBugsAreDiagnosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"sign-with-group-key":  "signed with the group key instead of the derived device key",
-		"derive-from-text":     "derived from the group key's base64 text instead of its decoded bytes",
-		"sr-not-encoded":       "sr not URL-encoded",
-		"sig-not-encoded":      "signature not URL-encoded",
-		"no-skn":               "missing skn",
-		"unset-clock":          "unset clock",
-		"wrong-dialect":        "valid azure-iot-sdk-c token, but the bench declared default",
-		"expiry-32bit":         "expiry truncated to 32 bits",
-		"ignore-retry-after":   "ignores Retry-After",
-		"wrong-api-version":    "wrong api-version",
-		"body-regid-lowercase": "body registrationId",
-		"truncated-token":      "truncated token",
+		"sign-with-group-key":   "signed with the group key instead of the derived device key",
+		"derive-from-text":      "derived from the group key's base64 text instead of its decoded bytes",
+		"sr-not-encoded":        "sr not URL-encoded",
+		"sig-not-encoded":       "signature not URL-encoded",
+		"no-skn":                "missing skn",
+		"unset-clock":           "unset clock",
+		"wrong-dialect":         "valid azure-iot-sdk-c token, but the bench declared default",
+		"expiry-32bit":          "expiry truncated to 32 bits",
+		"ignore-retry-after":    "ignores Retry-After",
+		"misreport-retry-after": "misreports Retry-After",
+		"wrong-api-version":     "wrong api-version",
+		"body-regid-lowercase":  "body registrationId",
+		"truncated-token":       "truncated token",
 	}
 	for _, bug := range fakeBugs {
 		t.Run(bug, func(t *testing.T) {
@@ -126,7 +127,7 @@ func TestSeededBugsAreDiagnosed(t *testing.T) {
 				t.Fatalf("no expected diagnosis for %s", bug)
 			}
 			retryAfter := mockdps.RetryImmediately
-			if bug == "ignore-retry-after" {
+			if bug == "ignore-retry-after" || bug == "misreport-retry-after" {
 				retryAfter = 1
 			}
 			env := mockEnv(t, retryAfter)

@@ -25,10 +25,12 @@ const registerTTL = 3600
 // registerTimeout is the DPS.REGISTER timeout argument (seconds).
 const registerTimeout = 60
 
-// retryAfterTolerance: a poll this much earlier than Retry-After asked is
-// still "respecting" it (the board counts whole seconds from when it got
-// the response, the mock stamps requests when it reads them).
-const retryAfterTolerance = 300 * time.Millisecond
+// retryAfterTolerance: a poll this much earlier than the Retry-After of
+// the previous answer still respects it. The mock DPS stamps each request
+// when it starts serving it, before its answer leaves, so a board that
+// waits Retry-After from when it got the answer never looks early; the
+// tolerance only absorbs timer and scheduling granularity.
+const retryAfterTolerance = 50 * time.Millisecond
 
 var dpsCaps = []string{protocol.CapDPSRegister, protocol.CapDPSConfig, protocol.CapTLSCA, protocol.CapTime}
 
@@ -662,38 +664,55 @@ func runRetryAfter(ctx context.Context, t *harness.T) {
 		return
 	}
 	// The board's exchanges as the mock saw them, in order.
-	checkPolling(t, boardRequests(t, r), r.RetryAfter)
+	seq := boardRequests(t, r)
+	if len(seq) == 0 {
+		t.Fail(harness.Failure{Message: fmt.Sprintf("the mock DPS holds none of the requests of this registration of %s", r.Registration.RegID),
+			Diagnosis: "the board's requests cannot be told apart: no register request carries the payload and none answered the operation id the board reported"})
+		return
+	}
+	checkPolling(t, seq, r.RetryAfter)
 }
 
-// checkPolling checks that after each 202 the next request came no
-// earlier than the Retry-After of that response. retryAfter are the
-// Retry-After values of the 202 answers, in order (the board's report).
-func checkPolling(t *harness.T, seq []mockdps.Request, retryAfter []string) {
-	n202 := 0
-	for i := 0; i+1 < len(seq); i++ {
-		if seq[i].Status != http.StatusAccepted {
+// checkPolling checks the board's polling against what the mock DPS sent
+// and saw: after each answer carrying a Retry-After, the board's next
+// request must come no earlier than that many seconds later ("ignores
+// Retry-After"). Then the Retry-After values the board reported (reported,
+// its retry_after result) must be those the mock DPS sent, in order
+// ("misreports Retry-After").
+func checkPolling(t *harness.T, seq []mockdps.Request, reported []string) {
+	var sent []string
+	ignored := false
+	for i, q := range seq {
+		if !q.HasRetryAfter {
 			continue
 		}
-		ra := mockdps.DefaultRetryAfter
-		if n202 < len(retryAfter) {
-			if v, err := strconv.Atoi(strings.TrimSpace(retryAfter[n202])); err == nil {
-				ra = v
-			}
-		} else {
-			t.Logf("the board reported no Retry-After for answer %d; assuming the DPS default %d s", n202+1, ra)
+		sent = append(sent, strconv.Itoa(q.RetryAfter))
+		if i+1 == len(seq) {
+			continue
 		}
-		n202++
-		gap := seq[i+1].Time.Sub(seq[i].Time)
-		want := time.Duration(ra) * time.Second
-		t.Logf("%s %s -> 202 Retry-After %d; next request %.2f s later", seq[i].Method, seq[i].RequestURI, ra, gap.Seconds())
-		if gap+retryAfterTolerance < want {
-			t.Fail(harness.Failure{Message: fmt.Sprintf("polled %.2f s after a 202 with Retry-After: %d", gap.Seconds(), ra),
+		gap := seq[i+1].Time.Sub(q.Time)
+		want := time.Duration(q.RetryAfter) * time.Second
+		t.Logf("%s %s -> %d Retry-After %d; next request %.3f s later", q.Method, q.RequestURI, q.Status, q.RetryAfter, gap.Seconds())
+		if !ignored && gap+retryAfterTolerance < want {
+			ignored = true
+			t.Fail(harness.Failure{Message: fmt.Sprintf("polled %.3f s after a %d with Retry-After: %d (the mock DPS's capture)", gap.Seconds(), q.Status, q.RetryAfter),
 				Diagnosis: "ignores Retry-After"})
-			return
 		}
 	}
-	if n202 == 0 {
-		t.Logf("the DPS answered no 202: nothing to check")
+	if len(sent) == 0 {
+		t.Logf("the DPS sent no Retry-After: nothing to check")
+	}
+	got := make([]string, 0, len(reported))
+	for _, v := range reported {
+		v = strings.TrimSpace(v)
+		if n, err := strconv.Atoi(v); err == nil {
+			v = strconv.Itoa(n)
+		}
+		got = append(got, v)
+	}
+	if !slices.Equal(got, sent) {
+		t.Fail(harness.Failure{Message: fmt.Sprintf("the board reported retry_after=%q; the mock DPS sent Retry-After %q",
+			strings.Join(reported, ","), strings.Join(sent, ",")), Diagnosis: "misreports Retry-After"})
 	}
 }
 

@@ -41,8 +41,8 @@ type fakeBoard struct {
 
 // fakeBugs are the firmware bugs the fake board can have.
 var fakeBugs = []string{"sign-with-group-key", "derive-from-text", "sr-not-encoded", "sig-not-encoded", "no-skn",
-	"unset-clock", "wrong-dialect", "expiry-32bit", "ignore-retry-after", "wrong-api-version", "body-regid-lowercase",
-	"truncated-token"}
+	"unset-clock", "wrong-dialect", "expiry-32bit", "ignore-retry-after", "misreport-retry-after", "wrong-api-version",
+	"body-regid-lowercase", "truncated-token"}
 
 func newFakeBoard(name string, d reference.Dialect, bugs ...string) *fakeBoard {
 	b := &fakeBoard{name: name, dialect: d, bugs: map[string]bool{}, boot: time.Now(), blobs: map[string][]byte{},
@@ -393,8 +393,11 @@ func (b *fakeBoard) register(ctx context.Context, a map[string]string) (*protoco
 		}
 		wait := 2
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
-			retries = append(retries, ra)
 			wait, _ = strconv.Atoi(ra)
+			if b.bugs["misreport-retry-after"] {
+				ra = "0" // reports no wait whatever the DPS asked
+			}
+			retries = append(retries, ra)
 		}
 		if b.bugs["ignore-retry-after"] {
 			wait = 0
