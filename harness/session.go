@@ -110,8 +110,13 @@ type Session struct {
 	rdCur    protocol.ReaderStats
 	rebooted string // READY reason seen outside a request, "" = none
 	bounced  bool   // the port vanished and came back outside a request
-	lost     error  // set when the board is lost for good
-	seq      uint16
+	// unverified is set when the port was re-opened and no HELLO has
+	// confirmed yet that the same board is behind it: a /dev/pts/N path
+	// may now lead to an unrelated program's pty. Only HELLO is written
+	// to an unverified port.
+	unverified bool
+	lost       error // set when the board is lost for good
+	seq        uint16
 
 	events    chan event // what the reader hands to the current operation
 	closing   chan struct{}
@@ -341,7 +346,7 @@ func (s *Session) readLoop(port serial.Port) {
 			}
 			continue
 		}
-		if s.isClosing() {
+		if s.isClosing() || s.Lost() {
 			return
 		}
 		if !IsPortGone(err) {
@@ -405,15 +410,19 @@ func (s *Session) reconnect(old serial.Port, cause error) serial.Port {
 			return nil
 		case <-t.C:
 		}
+		if s.Lost() {
+			return nil // lost while waiting (a stranger behind the port)
+		}
 		p, np, err := s.openPort()
 		if err == nil {
 			s.mu.Lock()
-			if s.isClosing() {
+			if s.isClosing() || s.lost != nil {
 				s.mu.Unlock()
 				p.Close()
 				return nil
 			}
 			s.port, s.path = p, np
+			s.unverified = true
 			s.stats.Reopens++
 			if s.waiter == nil {
 				s.bounced = true
@@ -650,7 +659,7 @@ func (s *Session) ready(ctx context.Context, resetting bool) error {
 		return ErrClosed
 	}
 	s.mu.Lock()
-	lost, reason, bounced := s.lost, s.rebooted, s.bounced
+	lost, reason, bounced, unverified := s.lost, s.rebooted, s.bounced, s.unverified
 	if !resetting {
 		s.rebooted, s.bounced = "", false
 	}
@@ -658,6 +667,16 @@ func (s *Session) ready(ctx context.Context, resetting bool) error {
 	if lost != nil {
 		return lost
 	}
+	if resetting && unverified {
+		// Not even a RESET goes to a re-opened port before HELLO has
+		// confirmed the board behind it.
+		w := s.begin()
+		defer s.end()
+		return s.verify(ctx, w)
+	}
+	// A port re-opened during an operation that ended before HELLO
+	// confirmed the board counts as a bounce.
+	bounced = bounced || unverified
 	if resetting || reason == "" && !bounced {
 		return nil
 	}
@@ -845,12 +864,57 @@ func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []pr
 
 var errNoPort = errors.New("port is not open")
 
+// unverifiedError is what write returns for a request other than HELLO on
+// a re-opened port whose board has not answered HELLO yet.
+type unverifiedError struct{ path string }
+
+func (e *unverifiedError) Error() string {
+	return "port " + e.path + " was re-opened and the board behind it has not answered HELLO yet"
+}
+
+// loseBoard marks the board lost for good with err (which wraps
+// ErrBoardLost), closes its port so nothing more is written to it, and
+// returns err. The reader goroutine exits when its read fails.
+func (s *Session) loseBoard(err error) error {
+	s.mu.Lock()
+	if s.lost != nil {
+		err = s.lost
+		s.mu.Unlock()
+		return err
+	}
+	s.lost = err
+	p := s.port
+	s.port = nil
+	s.mu.Unlock()
+	s.logf("%v", err)
+	if p != nil {
+		p.Close()
+	}
+	return err
+}
+
+// verify runs HELLO on a re-opened port before anything else is written
+// to it (see Session.unverified); it does nothing when the port was not
+// re-opened since the last HELLO.
+func (s *Session) verify(ctx context.Context, w *waiter) error {
+	s.mu.Lock()
+	unverified := s.unverified
+	s.mu.Unlock()
+	if !unverified {
+		return nil
+	}
+	return s.hello(ctx, w)
+}
+
 func (s *Session) write(f *protocol.Frame) error {
 	s.mu.Lock()
-	p, max, lost := s.port, s.txMax, s.lost
+	p, max, lost, unverified, path := s.port, s.txMax, s.lost, s.unverified, s.path
 	s.mu.Unlock()
 	if lost != nil {
 		return lost
+	}
+	if unverified && f.Verb != protocol.VerbHello {
+		return fmt.Errorf("%s not sent: %w", f.Verb, &unverifiedError{path: path})
 	}
 	b, err := protocol.Encode(f, max)
 	if err != nil {
@@ -914,26 +978,32 @@ func (s *Session) hello(ctx context.Context, w *waiter) error {
 			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("HELLO: %w", err)
-	}
-	info, err := parseHello(f)
-	if err != nil {
-		return err
+	var info BoardInfo
+	if err == nil {
+		info, err = parseHello(f)
+	} else {
+		err = fmt.Errorf("HELLO: %w", err)
 	}
 	s.mu.Lock()
-	if old := s.info.MAC; old != "" && info.MAC != old {
-		// The port now leads to another board (a re-used device node, a
-		// board swapped on the bench): nothing said to this session holds.
-		s.lost = fmt.Errorf("%w: a different board answered on %s (MAC %s, was %s)", ErrBoardLost, s.path, info.MAC, old)
-		err := s.lost
-		s.mu.Unlock()
-		s.logf("%v", err)
+	unverified, path, old := s.unverified, s.path, s.info.MAC
+	s.mu.Unlock()
+	if err != nil {
+		if unverified && !errors.Is(err, ErrBoardLost) && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+			// Whatever is behind the re-opened port is not our board, or
+			// not one that answers: close it and write nothing more.
+			return s.loseBoard(fmt.Errorf("%w: no board confirmed its identity on re-opened %s (%w); port closed", ErrBoardLost, path, err))
+		}
 		return err
 	}
+	if old != "" && info.MAC != old {
+		// The port now leads to another board (a re-used device node, a
+		// board swapped on the bench): nothing said to this session holds.
+		return s.loseBoard(fmt.Errorf("%w: a different board answered on %s (MAC %s, was %s); port closed", ErrBoardLost, path, info.MAC, old))
+	}
+	s.mu.Lock()
 	s.info = info
 	s.txMax = min(s.cfg.MaxFrame, info.MaxFrame)
-	s.rebooted, s.bounced = "", false
+	s.rebooted, s.bounced, s.unverified = "", false, false
 	s.mu.Unlock()
 	return nil
 }
@@ -987,6 +1057,9 @@ func (s *Session) Reset(ctx context.Context) error {
 	s.mu.Unlock()
 	if lost != nil {
 		return fmt.Errorf("reset: %w", lost)
+	}
+	if err := s.ready(ctx, true); err != nil {
+		return fmt.Errorf("reset: %w", err)
 	}
 	if err := s.reset(ctx); err != nil {
 		return fmt.Errorf("reset: %w", err)

@@ -76,12 +76,19 @@ type peer struct {
 	gone chan struct{} // closed when the current pty is closed
 }
 
-func newPeer(t testing.TB) *peer {
+func newPeer(t testing.TB) *peer { return newPeerWith(t, nil) }
+
+// newPeerWith is newPeer with setup applied before the pty exists, so the
+// peer behaves as set up from its first byte.
+func newPeerWith(t testing.TB, setup func(p *peer)) *peer {
 	t.Helper()
 	dir := t.TempDir()
 	p := &peer{t: t, dir: dir, link: filepath.Join(dir, "board"), faults: map[string][]action{},
 		blobs: map[string][]byte{}, max: 4096, proto: "1", mac: "24:0A:C4:00:00:01",
 		caps: "ping,reset,time,derive,sas,dps.request,dps.register,tls.ca,net.wifi,dps.config,blob"}
+	if setup != nil {
+		setup(p)
+	}
 	if err := p.plug(false); err != nil {
 		t.Fatal(err)
 	}
