@@ -25,7 +25,7 @@ func TestDemo(t *testing.T) {
 		assert.Contains(t, text, "(bug "+b.Name+") caught and named: board sim-", b.Name)
 	}
 	for _, f := range demoFaults {
-		assert.Contains(t, text, "(fault "+f.name+":")
+		assert.Contains(t, text, "(fault "+f.name+": "+f.spec+") detected")
 	}
 	rep, err := harness.ReadReport(filepath.Join(out, harness.ReportFile))
 	require.NoError(t, err)
