@@ -20,7 +20,13 @@ import (
 // Env pointing at it.
 func mockEnv(t *testing.T, retryAfter int) *harness.Env {
 	t.Helper()
-	s := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: retryAfter})
+	return mockEnvOptions(t, mockdps.Options{RetryAfter: retryAfter})
+}
+
+// mockEnvOptions is mockEnv with the mock DPS's options.
+func mockEnvOptions(t *testing.T, opts mockdps.Options) *harness.Env {
+	t.Helper()
+	s := mockdps.NewTestServer(t, opts)
 	host, port, err := net.SplitHostPort(s.Host())
 	if err != nil {
 		t.Fatal(err)

@@ -170,26 +170,79 @@ func (r *registerResult) summary() string {
 }
 
 // boardRequests returns the requests the mock DPS captured from this
-// registration, in order: the register request carrying its nonce and the
-// polls of its operation. Boards on one bench may register the same id at
-// the same time; the nonce and the operation id tell their requests apart.
+// registration, in order (see requestsOf).
 func boardRequests(t *harness.T, r *registerResult) []mockdps.Request {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
-	var out []mockdps.Request
-	for _, q := range t.Env.DPS.Mock.Requests() {
-		if !strings.EqualFold(q.RegistrationID, r.Registration.RegID) || q.Time.Before(r.Start) {
-			continue
+	return requestsOf(t.Env.DPS.Mock.Requests(), r.Registration.RegID, r.Start, r.Nonce, r.Op)
+}
+
+// requestsOf picks one registration's requests out of the mock DPS's
+// capture, in order. Boards on one bench may register the same id at the
+// same time, so the registration id does not tell their requests apart:
+//
+//   - its register requests are those carrying nonce in their payload
+//     (only a register request has one);
+//   - its operations are the operation ids the mock DPS answered those
+//     requests with (Request.OperationID), so its polls are the requests for
+//     those operations, whatever operation id the board reported;
+//   - only when no register request carries the nonce (a board that drops
+//     the payload) does the operation id the board reported (reportedOp)
+//     stand in: the register request answered with it and its polls.
+func requestsOf(all []mockdps.Request, regID string, start time.Time, nonce, reportedOp string) []mockdps.Request {
+	var cand []mockdps.Request
+	for _, q := range all {
+		if strings.EqualFold(q.RegistrationID, regID) && !q.Time.Before(start) {
+			cand = append(cand, q)
 		}
-		mine := bytes.Contains(q.Body, []byte(r.Nonce)) ||
-			(r.Op != "" && (strings.Contains(q.RequestURI, "/operations/"+r.Op) ||
-				strings.Contains(q.RequestURI, "/operations/"+url.PathEscape(r.Op))))
-		if mine {
+	}
+	carriesNonce := func(q mockdps.Request) bool {
+		return nonce != "" && bytes.Contains(q.Body, []byte(nonce))
+	}
+	ops := map[string]bool{}
+	for _, q := range cand {
+		if carriesNonce(q) && q.OperationID != "" {
+			ops[q.OperationID] = true
+		}
+	}
+	byNonce := slices.ContainsFunc(cand, carriesNonce)
+	if !byNonce && reportedOp != "" {
+		ops[reportedOp] = true
+	}
+	var out []mockdps.Request
+	for _, q := range cand {
+		op, isPoll := polledOperation(q)
+		if carriesNonce(q) || (isPoll && ops[op]) ||
+			(!byNonce && isRegisterRequest(q) && q.OperationID != "" && ops[q.OperationID]) {
 			out = append(out, q)
 		}
 	}
 	return out
+}
+
+// isRegisterRequest reports whether q is a register request (PUT
+// …/register).
+func isRegisterRequest(q mockdps.Request) bool {
+	return q.Method == http.MethodPut && strings.Contains(q.RequestURI, "/register")
+}
+
+// polledOperation returns the operation id a poll (GET
+// /{idScope}/registrations/{id}/operations/{operationId}) asks about.
+func polledOperation(q mockdps.Request) (string, bool) {
+	if q.Method != http.MethodGet {
+		return "", false
+	}
+	path, _, _ := strings.Cut(q.RequestURI, "?")
+	seg := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(seg) != 5 || seg[1] != "registrations" || seg[3] != "operations" || seg[4] == "" {
+		return "", false
+	}
+	op, err := url.PathUnescape(seg[4])
+	if err != nil {
+		return "", false
+	}
+	return op, true
 }
 
 // mockDiagnosis returns the mock DPS's latest diagnosis of this
@@ -225,12 +278,9 @@ func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
-	isRegister := func(q mockdps.Request) bool {
-		return q.Method == http.MethodPut && strings.Contains(q.RequestURI, "/register")
-	}
 	var out []mockdps.Request
 	for _, q := range boardRequests(t, r) {
-		if isRegister(q) {
+		if isRegisterRequest(q) {
 			out = append(out, q)
 		}
 	}
@@ -238,7 +288,7 @@ func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
 		return out
 	}
 	for _, q := range t.Env.DPS.Mock.Requests() {
-		if isRegister(q) && strings.EqualFold(q.RegistrationID, r.Registration.RegID) && !q.Time.Before(r.Start) {
+		if isRegisterRequest(q) && strings.EqualFold(q.RegistrationID, r.Registration.RegID) && !q.Time.Before(r.Start) {
 			out = append(out, q)
 		}
 	}

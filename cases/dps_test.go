@@ -1,9 +1,12 @@
 package cases
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,5 +139,127 @@ func TestRetryAfterCase(t *testing.T) {
 				t.Errorf("%s", describe(c, ct))
 			}
 		})
+	}
+}
+
+func TestRequestsOf(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const opA, opB, opC = "5.aa.0001", "5.bb.0002", "5.cc.0003"
+	reg := func(name, regID, nonce string, at int, status int, op string) mockdps.Request {
+		body := `{"registrationId":"` + regID + `"`
+		if nonce != "" {
+			body += `,"payload":{"hiltestRun":"` + nonce + `"}`
+		}
+		return mockdps.Request{Time: t0.Add(time.Duration(at) * time.Second), Method: http.MethodPut,
+			RequestURI: "/s/registrations/" + regID + "/register?api-version=2021-06-01", RegistrationID: regID,
+			Body: []byte(body + "}"), Status: status, OperationID: op, RemoteAddr: name}
+	}
+	poll := func(name, regID string, at int, op string) mockdps.Request {
+		return mockdps.Request{Time: t0.Add(time.Duration(at) * time.Second), Method: http.MethodGet,
+			RequestURI: "/s/registrations/" + regID + "/operations/" + op + "?api-version=2021-06-01", RegistrationID: regID,
+			Status: 200, OperationID: op, RemoteAddr: name}
+	}
+	// Boards a, b, c and d register the same id "dev"; c drops the payload,
+	// d is refused. RemoteAddr names the request for the test.
+	capture := []mockdps.Request{
+		reg("old", "dev", "nonce-a", -1, 202, "5.00.0000"),
+		reg("a0", "dev", "nonce-a", 1, 202, opA),
+		reg("b0", "dev", "nonce-b", 2, 202, opB),
+		poll("a1", "dev", 3, opA),
+		reg("other", "other-dev", "nonce-o", 3, 202, "5.dd.0004"),
+		poll("b1", "dev", 4, opB),
+		poll("b2", "dev", 5, opB),
+		poll("a2", "Dev", 6, opA),
+		reg("c0", "dev", "", 7, 202, opC),
+		poll("c1", "dev", 8, opC),
+		reg("d0", "dev", "nonce-d", 9, 401, ""),
+	}
+	tests := []struct {
+		name              string
+		start             int
+		nonce, reportedOp string
+		want              []string
+	}{
+		{"by nonce and answered operation", 0, "nonce-a", opA, []string{"a0", "a1", "a2"}},
+		{"board reported no operation", 0, "nonce-a", "", []string{"a0", "a1", "a2"}},
+		{"board reported another board's operation", 0, "nonce-a", opB, []string{"a0", "a1", "a2"}},
+		{"other board", 0, "nonce-b", opB, []string{"b0", "b1", "b2"}},
+		{"payload dropped: reported operation", 0, "nonce-c", opC, []string{"c0", "c1"}},
+		{"payload dropped, no operation reported", 0, "nonce-c", "", nil},
+		{"register refused", 0, "nonce-d", "", []string{"d0"}},
+		{"requests before the start are not its own", 2, "nonce-a", opA, []string{"a1", "a2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, q := range requestsOf(capture, "dev", t0.Add(time.Duration(tt.start)*time.Second), tt.nonce, tt.reportedOp) {
+				got = append(got, q.RemoteAddr)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("requests %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBoardRequestsSharedRegistrationID registers one individual enrollment
+// from several fake boards at once: each board's register request and polls
+// are told apart from the others' even when a board reports no operation id.
+func TestBoardRequestsSharedRegistrationID(t *testing.T) {
+	// Retry-After 1 and an assignment delay of 1.5 s: two polls per board,
+	// interleaved with the other boards'.
+	env := mockEnvOptions(t, mockdps.Options{RetryAfter: 1, AssignDelay: 1500 * time.Millisecond})
+	e := env.DPS.Enrollments.Individual[0]
+	const boardsN = 3
+	results := make([]*registerResult, boardsN)
+	cts := make([]*harness.T, boardsN)
+	var wg sync.WaitGroup
+	for i := range boardsN {
+		cts[i] = harness.NewT(newFakeBoard(fmt.Sprintf("fake-%d", i), reference.DialectDefault), env)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			results[i], _ = register(ctx, cts[i], registration{RegID: e.RegistrationID, Key: e.PrimaryKey})
+		})
+	}
+	wg.Wait()
+	seen := map[string]int{} // remote address + time of each request -> board
+	for i, r := range results {
+		if r == nil || r.Status != "assigned" {
+			t.Fatalf("board %d: %+v %v", i, r, cts[i].Failures())
+		}
+		if i == boardsN-1 {
+			r.Op = "" // as if the board had not reported it
+		}
+		seq := boardRequests(cts[i], r)
+		if len(seq) != 3 {
+			t.Fatalf("board %d: %d requests, want register and two polls: %v", i, len(seq), seq)
+		}
+		if !isRegisterRequest(seq[0]) || !strings.Contains(string(seq[0].Body), r.Nonce) || seq[0].OperationID == "" {
+			t.Errorf("board %d: first request %s %s %s", i, seq[0].Method, seq[0].RequestURI, seq[0].Body)
+		}
+		for _, q := range seq[1:] {
+			if op, ok := polledOperation(q); !ok || op != seq[0].OperationID {
+				t.Errorf("board %d: poll %s is not for its operation %s", i, q.RequestURI, seq[0].OperationID)
+			}
+		}
+		if got := []int{seq[0].Status, seq[1].Status, seq[2].Status}; !slices.Equal(got, []int{202, 202, 200}) {
+			t.Errorf("board %d: statuses %v", i, got)
+		}
+		for _, q := range seq {
+			k := q.RemoteAddr + q.Time.String()
+			if j, dup := seen[k]; dup {
+				t.Errorf("request %s %s attributed to boards %d and %d", q.Method, q.RequestURI, j, i)
+			}
+			seen[k] = i
+		}
+		ct := harness.NewT(newFakeBoard("check", reference.DialectDefault), env)
+		checkPolling(ct, seq, r.RetryAfter)
+		if ct.Status() == harness.StatusFail {
+			t.Errorf("board %d: polling check: %v", i, ct.Failures())
+		}
+	}
+	if n := len(env.DPS.Mock.Requests()); n != 3*boardsN {
+		t.Errorf("the mock DPS captured %d requests, want %d", n, 3*boardsN)
 	}
 }
