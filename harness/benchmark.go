@@ -126,7 +126,10 @@ type WireProxy struct {
 }
 
 // StartWireProxy opens target (a board's port) and a new pty in front of it.
-func StartWireProxy(target, dir, name string) (*WireProxy, error) {
+// With baud > 0 it paces the bytes it forwards to the board at baud/10
+// bytes per second, as a UART would (a simulated board paces only its own
+// output).
+func StartWireProxy(target, dir, name string, baud int) (*WireProxy, error) {
 	port, err := OpenPort(target, 115200)
 	if err != nil {
 		return nil, fmt.Errorf("wire proxy: %w", err)
@@ -155,10 +158,21 @@ func StartWireProxy(target, dir, name string) (*WireProxy, error) {
 	go func() { // session → board
 		defer p.wg.Done()
 		buf := make([]byte, 4096)
+		var next time.Time // when the line is free again
 		for {
 			n, err := master.Read(buf)
 			if n > 0 {
 				p.toBoard.Add(int64(n))
+				if baud > 0 {
+					// The bytes leave one after another at baud/10 bytes/s:
+					// deliver them when the last one would have arrived.
+					now := time.Now()
+					if next.Before(now) {
+						next = now
+					}
+					next = next.Add(time.Duration(n) * 10 * time.Second / time.Duration(baud))
+					time.Sleep(time.Until(next))
+				}
 				if _, werr := port.Write(buf[:n]); werr != nil {
 					return
 				}
