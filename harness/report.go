@@ -95,9 +95,11 @@ type FailureReport struct {
 
 // DivergenceReport is where compared bytes first differ.
 type DivergenceReport struct {
-	Offset       int    `json:"offset"`
-	Line         int    `json:"line,omitempty"`
-	Column       int    `json:"column,omitempty"`
+	Offset int `json:"offset"`
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+	// ExpectedByte and GotByte are the bytes at Offset: -1 when that side
+	// ended there, -2 when redacted (secret bytes, see Redacted).
 	ExpectedByte int    `json:"expected_byte"`
 	GotByte      int    `json:"got_byte"`
 	View         string `json:"view"`
