@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hiltest/hiltest/internal/rfc2217"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -30,7 +31,7 @@ type Bench struct {
 type BenchBoard struct {
 	Name            string
 	Profile         string    // a built-in profile name (see Profiles)
-	Port            string    // device path or symlink; or USB, or Sim
+	Port            string    // device path or symlink, or "rfc2217://host:port[?ign_set_control]" (a port exported by ser2net); or USB, or Sim
 	USB             *USBMatch // find the port by USB identity
 	Baud            int       // 0 = the profile's
 	Firmware        string    // expected firmware name (HELLO fw)
@@ -412,6 +413,12 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 		p.errorf(n, "%s: give only one of port, usb and sim", what)
 	case f["port"] != nil && bb.Port == "":
 		p.errorf(f["port"], "%s: port is empty", what)
+	case rfc2217.IsName(bb.Port):
+		if _, _, err := rfc2217.ParseAddr(bb.Port); err != nil {
+			p.errorf(f["port"], "%s: port: want rfc2217://host:port[?ign_set_control]: %v", what, err)
+		}
+	case strings.Contains(bb.Port, "://"):
+		p.errorf(f["port"], "%s: port %q: unknown scheme (a device path, or rfc2217://host:port)", what, bb.Port)
 	}
 	if bb.Flash != "" && !strings.Contains(bb.Flash, "{port}") {
 		p.errorf(f["flash"], "%s: flash command must use {port}", what)

@@ -15,7 +15,7 @@ import (
 func TestLoadBenchExample(t *testing.T) {
 	b, err := LoadBench("testdata/bench.yaml")
 	require.NoError(t, err)
-	require.Len(t, b.Boards, 4)
+	require.Len(t, b.Boards, 5)
 	d := b.Boards[0]
 	assert.Equal(t, "devkit-1", d.Name)
 	assert.Equal(t, "esp32-devkitc", d.Profile)
@@ -23,12 +23,13 @@ func TestLoadBenchExample(t *testing.T) {
 	assert.Equal(t, "1.1", d.Revision)
 	assert.Equal(t, "azure-iot-sdk-c", d.Dialect)
 	assert.Equal(t, []string{"lab-a", "cp2102n"}, d.Labels)
-	assert.Equal(t, 5, d.Line)
+	assert.Equal(t, 6, d.Line)
 	assert.Equal(t, "esptool.py --chip esp32 --port /dev/ttyUSB0 write_flash 0x10000 fw.bin", d.FlashCommand("/dev/ttyUSB0", "fw.bin"))
 	assert.Equal(t, &USBMatch{VID: "303a", PID: "1001", Serial: "F4:12:FA:4C:2A:10"}, b.Boards[1].USB)
-	assert.Equal(t, &SimSpec{Seed: 1}, b.Boards[2].Sim)
-	assert.Equal(t, &SimSpec{Bug: "group-key-not-derived", Faults: "noise=0.1,corrupt=0.01", Seed: 42}, b.Boards[3].Sim)
-	assert.Equal(t, BenchDPS{Mode: "mock", AssignDelay: 1500 * time.Millisecond, RetryAfter: 1, Line: 37}, b.DPS)
+	assert.Equal(t, "rfc2217://bench-pi.lan:4000", b.Boards[2].Port)
+	assert.Equal(t, &SimSpec{Seed: 1}, b.Boards[3].Sim)
+	assert.Equal(t, &SimSpec{Bug: "group-key-not-derived", Faults: "noise=0.1,corrupt=0.01", Seed: 42}, b.Boards[4].Sim)
+	assert.Equal(t, BenchDPS{Mode: "mock", AssignDelay: 1500 * time.Millisecond, RetryAfter: 1, Line: 47}, b.DPS)
 	assert.Equal(t, BenchWiFi{SSIDEnv: "HILTEST_WIFI_SSID", PasswordEnv: "HILTEST_WIFI_PASSWORD"}, b.WiFi)
 }
 
@@ -96,6 +97,10 @@ func TestParseBenchErrors(t *testing.T) {
 		{"device key literal", head + "    sim: {}\ndps: {mode: live, id_scope: s, device_key_env: 'Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc='}\n", "looks like a key"},
 		{"wifi unknown", head + "    sim: {}\nwifi: {ssid: home}\n", "bench.yaml:5: wifi: unknown field \"ssid\""},
 		{"duplicate field", head + "    sim: {}\n    sim: {}\n", "bench.yaml:5: board \"b1\": field \"sim\" given twice"},
+		{"rfc2217 without port", head + "    port: rfc2217://bench-pi\n", "bench.yaml:4: board \"b1\": port: want rfc2217://host:port[?ign_set_control]: "},
+		{"rfc2217 with path", head + "    port: rfc2217://bench-pi:4000/ttyUSB0\n", "bench.yaml:4: board \"b1\": port: want rfc2217://host:port[?ign_set_control]: "},
+		{"rfc2217 unknown option", head + "    port: rfc2217://bench-pi:4000?baud=9600\n", "unknown option \"baud\""},
+		{"unknown scheme", head + "    port: tcp://bench-pi:4000\n", "bench.yaml:4: board \"b1\": port \"tcp://bench-pi:4000\": unknown scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +108,17 @@ func TestParseBenchErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, err.Error(), "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=", "key echoed in an error")
+		})
+	}
+}
+
+func TestParseBenchRemotePort(t *testing.T) {
+	tests := []string{"rfc2217://bench-pi.lan:4000", "rfc2217://192.0.2.7:2001?ign_set_control", "RFC2217://[::1]:4000"}
+	for _, port := range tests {
+		t.Run(port, func(t *testing.T) {
+			b, err := ParseBench([]byte("boards:\n  - name: b1\n    profile: esp32-devkitc\n    port: "+yamlScalar(port)+"\n"), "bench.yaml")
+			require.NoError(t, err)
+			assert.Equal(t, port, b.Boards[0].Port)
 		})
 	}
 }

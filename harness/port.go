@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"syscall"
 	"time"
 
+	"github.com/hiltest/hiltest/internal/rfc2217"
 	"github.com/hiltest/hiltest/protocol"
 	"go.bug.st/serial"
 )
@@ -54,13 +56,39 @@ func (p timeoutPort) Read(b []byte) (int, error) {
 // setting them at open fails on ptys with ENOTTY (../shared/hil/FACTS.md §5),
 // and on Linux DTR and RTS both go asserted, which the ESP32 auto-reset
 // circuit ignores (both asserted together = no reset).
+//
+// A path "rfc2217://host:port[?ign_set_control]" is a port exported over
+// RFC 2217 (e.g. by ser2net with "accepter: telnet(rfc2217),tcp,PORT"); see
+// OpenPortContext.
 func OpenPort(path string, baud int) (serial.Port, error) {
+	return OpenPortContext(context.Background(), path, baud)
+}
+
+// OpenPortContext is OpenPort with a context that bounds the connection to
+// a remote (RFC 2217) port: the TCP connect, the telnet negotiation and the
+// line settings (at most rfc2217.DefaultDialTimeout). It has no effect on a
+// local port or on the port once open. A remote port has the same read
+// timeout and (0, nil) handling as a local one; its modem lines work only
+// when the server answers SET-CONTROL (ser2net on a pty does not, and
+// SetDTR/SetRTS then fail with an error wrapping rfc2217.ErrNoAnswer, which
+// the reset code treats as "no modem lines").
+func OpenPortContext(ctx context.Context, path string, baud int) (serial.Port, error) {
 	if baud <= 0 {
 		baud = 115200
 	}
-	p, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	var p serial.Port
+	if rfc2217.IsName(path) {
+		rp, err := rfc2217.Dial(ctx, path, rfc2217.Options{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		p = rp
+	} else {
+		lp, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		p = lp
 	}
 	if err := p.SetReadTimeout(DefaultReadTimeout); err != nil {
 		p.Close()
@@ -71,8 +99,9 @@ func OpenPort(path string, baud int) (serial.Port, error) {
 
 // IsPortGone reports whether err from a port's Read or Write means the port
 // is closed or the device behind it vanished (unplugged, re-enumerating, pty
-// master closed): go.bug.st/serial's *PortError with code PortClosed, EIO,
-// ENXIO, ENODEV, or EOF.
+// master closed, RFC 2217 server gone): go.bug.st/serial's *PortError with
+// code PortClosed, EIO, ENXIO, ENODEV, EOF, and for remote ports
+// rfc2217.ErrClosed, net.ErrClosed, ECONNRESET, ECONNABORTED and EPIPE.
 func IsPortGone(err error) bool {
 	if err == nil {
 		return false
@@ -81,8 +110,13 @@ func IsPortGone(err error) bool {
 	if errors.As(err, &pe) && pe.Code() == serial.PortClosed {
 		return true
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.EIO) ||
-		errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV)
+	for _, target := range []error{io.EOF, syscall.EIO, syscall.ENXIO, syscall.ENODEV,
+		rfc2217.ErrClosed, net.ErrClosed, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 func isTimeout(err error) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/internal/rfc2217"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,6 +70,12 @@ func TestIsPortGone(t *testing.T) {
 		{fmt.Errorf("read: %w", rerr), true},
 		{syscall.EIO, true},
 		{io.EOF, true},
+		{fmt.Errorf("rfc2217 127.0.0.1:2000: read: %w", rfc2217.ErrClosed), true},
+		{fmt.Errorf("rfc2217 127.0.0.1:2000: read: %w", io.EOF), true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, true},
+		{fmt.Errorf("write: %w", net.ErrClosed), true},
+		{fmt.Errorf("set DTR: %w", rfc2217.ErrNoAnswer), false},
 		{ErrReadTimeout, false},
 		{errors.New("other"), false},
 	}
@@ -127,5 +135,61 @@ func BenchmarkBarePing(b *testing.B) {
 	b.ResetTimer()
 	if err := PingLoop(context.Background(), port, b.N, benchPayload); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// A remote port from OpenPort reads like a local one: ErrReadTimeout when
+// nothing arrived, data otherwise, and a gone port once ser2net is gone.
+func TestOpenPortRFC2217(t *testing.T) {
+	ser2netBinary(t)
+	master, slave, err := pty.Open()
+	require.NoError(t, err)
+	defer master.Close()
+	defer slave.Close()
+	srv := newSer2net(t, slave.Name())
+	srv.start()
+	p, err := OpenPort("rfc2217://"+srv.addr(), 115200)
+	require.NoError(t, err)
+	defer p.Close()
+
+	buf := make([]byte, 16)
+	n, err := p.Read(buf)
+	assert.Equal(t, 0, n)
+	require.ErrorIs(t, err, ErrReadTimeout)
+	assert.False(t, IsPortGone(err))
+
+	_, err = master.Write([]byte("x"))
+	require.NoError(t, err)
+	for n == 0 && (err == nil || errors.Is(err, ErrReadTimeout)) {
+		n, err = p.Read(buf)
+	}
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(buf[:n]))
+
+	srv.stop()
+	for err == nil || errors.Is(err, ErrReadTimeout) {
+		_, err = p.Read(buf)
+	}
+	assert.True(t, IsPortGone(err), "%v", err)
+}
+
+func TestOpenPortRFC2217Errors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	refused := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	tests := []struct{ name, want string }{
+		{"rfc2217://no-port", "want host:port"},
+		{"rfc2217://127.0.0.1:1/x", "unexpected path"},
+		{"rfc2217://127.0.0.1:1?flow=on", `unknown option "flow"`},
+		{"rfc2217://" + refused, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := OpenPort(tt.name, 115200)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "open "+tt.name+": ")
+			assert.Contains(t, err.Error(), tt.want)
+		})
 	}
 }

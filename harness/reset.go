@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hiltest/hiltest/internal/rfc2217"
 )
 
 // modemLines are the two modem control lines the ESP32 auto-reset circuit
@@ -141,7 +143,8 @@ func USBJTAGBootloaderSequence() []ResetStep {
 // errResetUnsupported means the port has no modem lines to drive (a pty,
 // some RFC 2217 servers): esptool then warns and goes on without a reset
 // (esptool reset.py ResetStrategy.__call__: "ENOTTY for TIOCMSET; EINVAL for
-// TIOCMGET").
+// TIOCMGET"). An RFC 2217 server that does not acknowledge SET-CONTROL
+// (ser2net exporting a pty) counts the same.
 var errResetUnsupported = errors.New("hardware reset unsupported on this port")
 
 // runSequence drives lines through seq, honouring ctx between steps.
@@ -171,7 +174,7 @@ func runSequence(ctx context.Context, lines modemLines, seq []ResetStep) error {
 }
 
 func lineErr(line string, err error) error {
-	if errors.Is(err, syscall.ENOTTY) || errors.Is(err, syscall.EINVAL) {
+	if errors.Is(err, syscall.ENOTTY) || errors.Is(err, syscall.EINVAL) || errors.Is(err, rfc2217.ErrNoAnswer) {
 		return fmt.Errorf("set %s: %w (%w)", line, errResetUnsupported, err)
 	}
 	return fmt.Errorf("set %s: %w", line, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/hiltest/hiltest/internal/rfc2217"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -88,7 +90,9 @@ func TestResetUnsupported(t *testing.T) {
 		{syscall.ENOTTY, true},
 		{syscall.EINVAL, true},
 		{fmt.Errorf("wrapped: %w", syscall.ENOTTY), true},
+		{fmt.Errorf("rfc2217 127.0.0.1:2000: set DTR=false: %w", rfc2217.ErrNoAnswer), true},
 		{syscall.EIO, false},
+		{fmt.Errorf("rfc2217 127.0.0.1:2000: write: %w", io.EOF), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/internal/rfc2217"
 	"github.com/hiltest/hiltest/protocol"
 	"go.bug.st/serial"
 )
@@ -38,9 +39,12 @@ var ErrNoCapability = errors.New("board lacks the capability")
 // SessionConfig says which board to open and how to talk to it.
 type SessionConfig struct {
 	Name string // the board's name in the bench
-	// Port is a device path or a symlink to one. The session re-opens the
-	// same path when the port vanishes, so a stable symlink
-	// (/dev/serial/by-id/..., a simulator link) follows a re-plug.
+	// Port is a device path or a symlink to one, or a port exported over
+	// RFC 2217, "rfc2217://host:port[?ign_set_control]" (ser2net; give it
+	// "kickolduser: true" so a re-connect replaces a half-dead connection).
+	// The session re-opens the same path when the port vanishes, so a
+	// stable symlink (/dev/serial/by-id/..., a simulator link) follows a
+	// re-plug, and a remote port comes back when its server does.
 	Port string
 	// USB finds the port by USB VID/PID/serial number instead of Port (at
 	// open and at every re-open).
@@ -67,8 +71,10 @@ type SessionConfig struct {
 	Logf func(format string, args ...any)
 	// Ports lists serial ports for USB matching; nil = ListPorts.
 	Ports func() ([]PortInfo, error)
-	// OpenPort opens a port; nil = OpenPort. Its Read must return
-	// ErrReadTimeout (or (0, nil)) when its read timeout expires.
+	// OpenPort opens a port; nil = OpenPortContext, bounded by Open's
+	// context at open and by ReconnectTimeout (and Close) at a re-open.
+	// Its Read must return ErrReadTimeout (or (0, nil)) when its read
+	// timeout expires.
 	OpenPort func(path string, baud int) (serial.Port, error)
 }
 
@@ -119,6 +125,9 @@ type Session struct {
 	seq        uint16
 
 	events    chan event // what the reader hands to the current operation
+	open      func(ctx context.Context, path string, baud int) (serial.Port, error)
+	life      context.Context // cancelled by Close; bounds re-opens
+	endLife   context.CancelFunc
 	closing   chan struct{}
 	done      chan struct{} // closed when the reader goroutine exits
 	closeOnce sync.Once
@@ -178,21 +187,23 @@ func Open(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	if cfg.Ports == nil {
 		cfg.Ports = ListPorts
 	}
-	if cfg.OpenPort == nil {
-		cfg.OpenPort = OpenPort
-	}
 	if cfg.Profile.Reset == "" {
 		cfg.Profile.Reset = boards.ResetNone
 	}
-	s := &Session{cfg: cfg, retries: cfg.Retries, txMax: cfg.MaxFrame,
+	s := &Session{cfg: cfg, retries: cfg.Retries, txMax: cfg.MaxFrame, open: OpenPortContext,
 		events: make(chan event, 64), closing: make(chan struct{}), done: make(chan struct{})}
+	if cfg.OpenPort != nil {
+		s.open = func(_ context.Context, path string, baud int) (serial.Port, error) { return cfg.OpenPort(path, baud) }
+	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if s.retries == 0 {
 		s.retries = DefaultRetries
 	} else if s.retries < 0 {
 		s.retries = 0
 	}
-	p, path, err := s.openPort()
+	p, path, err := s.openPort(ctx)
 	if err != nil {
+		s.endLife()
 		close(s.done)
 		return nil, fmt.Errorf("open board %q: %w", cfg.Name, err)
 	}
@@ -272,6 +283,7 @@ func (s *Session) TakeOutput() []LogLine {
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
+		s.endLife()
 		s.mu.Lock()
 		p := s.port
 		s.port = nil
@@ -299,10 +311,11 @@ func (s *Session) isClosing() bool {
 	}
 }
 
-// openPort opens the board's port by path or by USB match.
-func (s *Session) openPort() (serial.Port, string, error) {
+// openPort opens the board's port by path or by USB match (never for a
+// remote port, which has no USB identity on this host).
+func (s *Session) openPort(ctx context.Context) (serial.Port, string, error) {
 	path := s.cfg.Port
-	if s.cfg.USB != nil {
+	if s.cfg.USB != nil && !rfc2217.IsName(path) {
 		ports, err := s.cfg.Ports()
 		if err != nil {
 			return nil, "", err
@@ -313,7 +326,7 @@ func (s *Session) openPort() (serial.Port, string, error) {
 		}
 		path = pi.Name
 	}
-	p, err := s.cfg.OpenPort(path, s.cfg.Baud)
+	p, err := s.open(ctx, path, s.cfg.Baud)
 	if err != nil {
 		return nil, path, err
 	}
@@ -413,7 +426,11 @@ func (s *Session) reconnect(old serial.Port, cause error) serial.Port {
 		if s.Lost() {
 			return nil // lost while waiting (a stranger behind the port)
 		}
-		p, np, err := s.openPort()
+		// Each attempt may take until the reconnect deadline, and at
+		// least a second (a remote port's connect and negotiation).
+		octx, cancel := context.WithDeadline(s.life, latest(deadline, time.Now().Add(time.Second)))
+		p, np, err := s.openPort(octx)
+		cancel()
 		if err == nil {
 			s.mu.Lock()
 			if s.isClosing() || s.lost != nil {
@@ -445,6 +462,13 @@ func (s *Session) reconnect(old serial.Port, cause error) serial.Port {
 	s.logf("%v", lost)
 	s.notify(event{state: portLost, err: lost})
 	return nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // dispatch routes one item from the reader.
@@ -1095,8 +1119,8 @@ func (s *Session) hardReset(ctx context.Context) (time.Time, error) {
 	case boards.ResetNone:
 		return time.Time{}, nil
 	case boards.ResetSim:
-		if s.cfg.Port == "" {
-			return time.Time{}, fmt.Errorf("sim reset: %w (no port symlink)", errResetUnsupported)
+		if s.cfg.Port == "" || rfc2217.IsName(s.cfg.Port) {
+			return time.Time{}, fmt.Errorf("sim reset: %w (no port symlink to find the control socket by)", errResetUnsupported)
 		}
 		c, err := dialCtl(ctx, s.cfg.Port)
 		if err != nil {
