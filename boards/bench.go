@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hiltest/hiltest/boards/sim"
 	"github.com/hiltest/hiltest/internal/rfc2217"
 	"go.yaml.in/yaml/v3"
 )
@@ -51,8 +53,8 @@ type BenchBoard struct {
 
 // SimSpec configures a simulated board started for a bench entry.
 type SimSpec struct {
-	Bug    string // seeded firmware bugs, comma-separated (see boards/sim Bugs)
-	Faults string // fault spec, e.g. "noise=0.3,drop=0.01"
+	Bug    string // seeded firmware bugs, comma-separated names from sim.Bugs (checked by ParseBench)
+	Faults string // fault spec, e.g. "noise=0.3,drop=0.01" (checked with sim.ParseFaults)
 	Seed   int64
 	Agent  string // path of the C agent binary to run instead of the Go simulator
 }
@@ -66,6 +68,16 @@ type BenchDPS struct {
 	Enrollments string
 	AssignDelay time.Duration
 	RetryAfter  int
+	// Mock: Listen is the address the mock DPS listens on, host:port
+	// (ParseBench fills in DefaultDPSListen, 127.0.0.1:0, which only
+	// simulated boards on this host reach; real boards on the bench LAN
+	// need e.g. 0.0.0.0:8443). Host is the host name or IP address boards
+	// are told to connect to (ParseBench fills in ConnectHost()). SANs are
+	// extra DNS names and IP addresses for the mock's certificate, besides
+	// Host; a board checks the certificate against the name it connects to.
+	Listen string
+	Host   string
+	SANs   []string
 	// Live: the ID scope, the endpoint (host or host:port; "" = the global
 	// endpoint), the API version ("" = default), and the names of the
 	// environment variables holding the enrollment group key and an
@@ -76,6 +88,48 @@ type BenchDPS struct {
 	GroupKeyEnv string
 	KeyEnv      string
 	Line        int
+}
+
+// DefaultDPSListen is where the mock DPS listens when the bench file does
+// not say: loopback, a free port.
+const DefaultDPSListen = "127.0.0.1:0"
+
+// ListenAddr returns Listen, or DefaultDPSListen when it is empty.
+func (d BenchDPS) ListenAddr() string {
+	if d.Listen == "" {
+		return DefaultDPSListen
+	}
+	return d.Listen
+}
+
+// ConnectHost returns the host boards connect to: Host when set, else the
+// host of ListenAddr when it is a specific address, else 127.0.0.1 (the
+// mock listens on all interfaces and the bench did not say which name or
+// address boards use).
+func (d BenchDPS) ConnectHost() string {
+	if d.Host != "" {
+		return d.Host
+	}
+	h, _, err := net.SplitHostPort(d.ListenAddr())
+	if err != nil || h == "" {
+		return "127.0.0.1"
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return h
+}
+
+// CertNames returns the names the mock's certificate must cover:
+// ConnectHost() and the SANs, without repeats.
+func (d BenchDPS) CertNames() []string {
+	out := []string{d.ConnectHost()}
+	for _, n := range d.SANs {
+		if !contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // BenchWiFi names the environment variables holding the Wi-Fi credentials.
@@ -323,7 +377,8 @@ func ParseBench(data []byte, name string) (*Bench, error) {
 	if n := top["dps"]; n != nil {
 		b.DPS = p.dps(n)
 	} else {
-		b.DPS.Mode = "mock"
+		b.DPS = BenchDPS{Mode: "mock", Listen: DefaultDPSListen}
+		b.DPS.Host = b.DPS.ConnectHost()
 	}
 	if n := top["wifi"]; n != nil {
 		f := p.fields(n, "wifi", "ssid_env", "password_env")
@@ -399,6 +454,7 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 		sf := p.fields(s, what+": sim", "bug", "faults", "seed", "agent")
 		bb.Sim = &SimSpec{Bug: p.str(sf, "bug", what), Faults: p.str(sf, "faults", what),
 			Seed: p.integer(sf, "seed", what), Agent: p.str(sf, "agent", what)}
+		p.simSpec(bb.Sim, sf, what)
 	}
 	set := 0
 	for _, k := range []string{"port", "usb", "sim"} {
@@ -435,13 +491,98 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 	return bb
 }
 
+// simSpec checks a simulated board's bugs and faults against the
+// simulator's.
+func (p *parser) simSpec(s *SimSpec, f map[string]*yaml.Node, what string) {
+	if s.Agent != "" {
+		for _, k := range []string{"bug", "faults"} {
+			if f[k] != nil {
+				p.errorf(f[k], "%s: sim: %s applies to the Go simulator only, not to the C agent (agent: %s)", what, k, s.Agent)
+			}
+		}
+		return
+	}
+	if s.Bug != "" {
+		seen := map[string]bool{}
+		for _, b := range strings.Split(s.Bug, ",") {
+			b = strings.TrimSpace(b)
+			switch _, ok := sim.LookupBug(b); {
+			case b == "":
+				p.errorf(f["bug"], "%s: sim: bug: empty name in %q (names are comma-separated)", what, s.Bug)
+			case !ok:
+				p.errorf(f["bug"], "%s: sim: unknown bug %q (known: %s)", what, b, strings.Join(sim.BugNames(), ", "))
+			case seen[b]:
+				p.errorf(f["bug"], "%s: sim: bug %q given twice", what, b)
+			}
+			seen[b] = true
+		}
+	}
+	if _, err := sim.ParseFaults(s.Faults); err != nil {
+		p.errorf(f["faults"], "%s: sim: faults: %v", what, err)
+	}
+}
+
+// hostNameRE matches a DNS name (RFC 1123 labels), optionally with a
+// leading wildcard label.
+var hostNameRE = regexp.MustCompile(`^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+
+func validHost(h string) bool {
+	return net.ParseIP(h) != nil || (len(h) <= 253 && hostNameRE.MatchString(h))
+}
+
+// dpsAddrs checks and completes the mock's listen address, the host boards
+// connect to and the extra certificate names.
+func (p *parser) dpsAddrs(d *BenchDPS, f map[string]*yaml.Node) {
+	if f["listen"] != nil {
+		host, port, err := net.SplitHostPort(d.Listen)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case d.Listen == "":
+			p.errorf(f["listen"], "dps: listen is empty (default %s)", DefaultDPSListen)
+		case err != nil:
+			p.errorf(f["listen"], "dps: listen %q: want host:port such as 0.0.0.0:8443 or 127.0.0.1:0", d.Listen)
+		case perr != nil || n < 0 || n > 65535:
+			p.errorf(f["listen"], "dps: listen %q: port %q: want 0-65535 (0 = any free port)", d.Listen, port)
+		case host != "" && host != "localhost" && net.ParseIP(host) == nil:
+			p.errorf(f["listen"], "dps: listen %q: host %q: want an IP address of this machine (0.0.0.0 = all), \"localhost\" or nothing", d.Listen, host)
+		}
+	}
+	if f["host"] != nil {
+		if !validHost(d.Host) {
+			p.errorf(f["host"], "dps: host %q: want a DNS name or an IP address", d.Host)
+		} else if lh, _, err := net.SplitHostPort(d.ListenAddr()); err == nil {
+			// An IP literal the mock does not listen on is unreachable.
+			lip, hip := net.ParseIP(lh), net.ParseIP(d.Host)
+			loopOnly := lh == "localhost" || (lip != nil && lip.IsLoopback())
+			switch {
+			case hip != nil && loopOnly && !hip.IsLoopback():
+				p.errorf(f["host"], "dps: host %s cannot reach the mock: it listens on loopback only (listen %s); listen on 0.0.0.0 or on %s", d.Host, d.ListenAddr(), d.Host)
+			case hip != nil && lip != nil && !lip.IsUnspecified() && !loopOnly && !hip.Equal(lip):
+				p.errorf(f["host"], "dps: host %s is not the address the mock listens on (listen %s)", d.Host, d.ListenAddr())
+			}
+		}
+	}
+	for i, name := range d.SANs {
+		if !validHost(name) {
+			p.errorf(f["san"].Content[i], "dps: san: %q: want a DNS name or an IP address", name)
+		}
+	}
+	if d.Listen == "" {
+		d.Listen = DefaultDPSListen
+	}
+	if d.Host == "" {
+		d.Host = d.ConnectHost()
+	}
+}
+
 func (p *parser) dps(n *yaml.Node) BenchDPS {
 	const what = "dps"
-	f := p.fields(n, what, "mode", "enrollments", "assign_delay", "retry_after", "id_scope", "endpoint",
+	f := p.fields(n, what, "mode", "enrollments", "assign_delay", "retry_after", "listen", "host", "san", "id_scope", "endpoint",
 		"api_version", "group_key_env", "device_key_env")
 	d := BenchDPS{
 		Mode: p.str(f, "mode", what), Enrollments: p.str(f, "enrollments", what),
 		AssignDelay: p.duration(f, "assign_delay", what), RetryAfter: int(p.integer(f, "retry_after", what)),
+		Listen: p.str(f, "listen", what), Host: p.str(f, "host", what), SANs: p.strList(f, "san", what),
 		IDScope: p.str(f, "id_scope", what), Endpoint: p.str(f, "endpoint", what), APIVersion: p.str(f, "api_version", what),
 		GroupKeyEnv: p.envName(f, "group_key_env", what), KeyEnv: p.envName(f, "device_key_env", what),
 		Line: n.Line,
@@ -462,8 +603,9 @@ func (p *parser) dps(n *yaml.Node) BenchDPS {
 		if d.RetryAfter < 0 || d.RetryAfter > 300 {
 			p.errorf(f["retry_after"], "dps: retry_after %d: want 0..300 seconds", d.RetryAfter)
 		}
+		p.dpsAddrs(&d, f)
 	case "live":
-		onlyFor("mock", "enrollments", "assign_delay", "retry_after")
+		onlyFor("mock", "enrollments", "assign_delay", "retry_after", "listen", "host", "san")
 		if d.IDScope == "" {
 			p.errorf(n, "dps: mode live needs id_scope")
 		}

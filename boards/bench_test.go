@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hiltest/hiltest/boards/sim"
 	"github.com/hiltest/hiltest/reference"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,8 +29,10 @@ func TestLoadBenchExample(t *testing.T) {
 	assert.Equal(t, &USBMatch{VID: "303a", PID: "1001", Serial: "F4:12:FA:4C:2A:10"}, b.Boards[1].USB)
 	assert.Equal(t, "rfc2217://bench-pi.lan:4000", b.Boards[2].Port)
 	assert.Equal(t, &SimSpec{Seed: 1}, b.Boards[3].Sim)
-	assert.Equal(t, &SimSpec{Bug: "group-key-not-derived", Faults: "noise=0.1,corrupt=0.01", Seed: 42}, b.Boards[4].Sim)
-	assert.Equal(t, BenchDPS{Mode: "mock", AssignDelay: 1500 * time.Millisecond, RetryAfter: 1, Line: 47}, b.DPS)
+	assert.Equal(t, &SimSpec{Bug: "group-key-signing", Faults: "noise=0.1,corrupt=0.01", Seed: 42}, b.Boards[4].Sim)
+	assert.Equal(t, BenchDPS{Mode: "mock", AssignDelay: 1500 * time.Millisecond, RetryAfter: 1,
+		Listen: "0.0.0.0:8443", Host: "hiltest-host.lan", SANs: []string{"hiltest-host", "192.168.1.20"}, Line: 47}, b.DPS)
+	assert.Equal(t, []string{"hiltest-host.lan", "hiltest-host", "192.168.1.20"}, b.DPS.CertNames())
 	assert.Equal(t, BenchWiFi{SSIDEnv: "HILTEST_WIFI_SSID", PasswordEnv: "HILTEST_WIFI_PASSWORD"}, b.WiFi)
 }
 
@@ -100,6 +103,23 @@ func TestParseBenchErrors(t *testing.T) {
 		{"rfc2217 without port", head + "    port: rfc2217://bench-pi\n", "bench.yaml:4: board \"b1\": port: want rfc2217://host:port[?ign_set_control]: "},
 		{"rfc2217 with path", head + "    port: rfc2217://bench-pi:4000/ttyUSB0\n", "bench.yaml:4: board \"b1\": port: want rfc2217://host:port[?ign_set_control]: "},
 		{"rfc2217 unknown option", head + "    port: rfc2217://bench-pi:4000?baud=9600\n", "unknown option \"baud\""},
+		{"unknown bug", head + "    sim: {bug: group-key-not-derived}\n", "bench.yaml:4: board \"b1\": sim: unknown bug \"group-key-not-derived\" (known: body-id-mismatch, "},
+		{"unknown bug in a list", head + "    sim:\n      bug: sr-not-encoded, nope\n", "bench.yaml:5: board \"b1\": sim: unknown bug \"nope\""},
+		{"empty bug name", head + "    sim: {bug: 'sr-not-encoded,,missing-skn'}\n", "sim: bug: empty name in \"sr-not-encoded,,missing-skn\""},
+		{"bug twice", head + "    sim: {bug: 'missing-skn,missing-skn'}\n", "sim: bug \"missing-skn\" given twice"},
+		{"bad faults", head + "    sim: {faults: 'noise=0.1,warp=1'}\n", "bench.yaml:4: board \"b1\": sim: faults: fault spec \"noise=0.1,warp=1\": unknown fault \"warp\""},
+		{"bug with agent", head + "    sim: {agent: hiltest-agent, bug: sr-not-encoded}\n", "sim: bug applies to the Go simulator only, not to the C agent"},
+		{"dps listen not host:port", head + "    sim: {}\ndps: {listen: 8443}\n", "bench.yaml:5: dps: listen \"8443\": want host:port"},
+		{"dps listen bad port", head + "    sim: {}\ndps:\n  listen: 0.0.0.0:99999\n", "bench.yaml:6: dps: listen \"0.0.0.0:99999\": port \"99999\": want 0-65535"},
+		{"dps listen host name", head + "    sim: {}\ndps: {listen: 'bench.lan:8443'}\n", "dps: listen \"bench.lan:8443\": host \"bench.lan\": want an IP address"},
+		{"dps listen empty", head + "    sim: {}\ndps: {listen: ''}\n", "dps: listen is empty"},
+		{"dps host invalid", head + "    sim: {}\ndps: {listen: ':8443', host: 'my host'}\n", "bench.yaml:5: dps: host \"my host\": want a DNS name or an IP address"},
+		{"dps host beyond loopback", head + "    sim: {}\ndps:\n  listen: 127.0.0.1:8443\n  host: 192.168.1.5\n", "bench.yaml:7: dps: host 192.168.1.5 cannot reach the mock: it listens on loopback only"},
+		{"dps host beyond default listen", head + "    sim: {}\ndps: {host: 192.168.1.5}\n", "it listens on loopback only (listen 127.0.0.1:0)"},
+		{"dps host not the listen address", head + "    sim: {}\ndps: {listen: '192.168.1.4:8443', host: 192.168.1.5}\n", "dps: host 192.168.1.5 is not the address the mock listens on"},
+		{"dps san invalid", head + "    sim: {}\ndps:\n  san:\n    - ok.lan\n    - bad_name!\n", "bench.yaml:8: dps: san: \"bad_name!\": want a DNS name or an IP address"},
+		{"dps san not a list", head + "    sim: {}\ndps: {san: x.lan}\n", "dps: san: want a list of strings"},
+		{"dps listen in live", head + "    sim: {}\ndps: {mode: live, id_scope: s, group_key_env: K, listen: ':8443'}\n", "dps: listen applies to mode mock only"},
 		{"unknown scheme", head + "    port: tcp://bench-pi:4000\n", "bench.yaml:4: board \"b1\": port \"tcp://bench-pi:4000\": unknown scheme"},
 	}
 	for _, tt := range tests {
@@ -110,6 +130,53 @@ func TestParseBenchErrors(t *testing.T) {
 			assert.NotContains(t, err.Error(), "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=", "key echoed in an error")
 		})
 	}
+}
+
+func TestParseBenchMockAddresses(t *testing.T) {
+	const head = "boards:\n  - name: b1\n    profile: sim\n    sim: {bug: 'sr-not-encoded, missing-skn'}\n"
+	tests := []struct {
+		name, dps       string
+		listen, host    string
+		sans, certNames []string
+	}{
+		{"no dps section", "", "127.0.0.1:0", "127.0.0.1", nil, []string{"127.0.0.1"}},
+		{"defaults", "dps: {mode: mock}\n", "127.0.0.1:0", "127.0.0.1", nil, []string{"127.0.0.1"}},
+		{"all interfaces", "dps: {listen: '0.0.0.0:8443'}\n", "0.0.0.0:8443", "127.0.0.1", nil, []string{"127.0.0.1"}},
+		{"all interfaces, no host part", "dps: {listen: ':8443'}\n", ":8443", "127.0.0.1", nil, []string{"127.0.0.1"}},
+		{"all IPv6 interfaces", "dps: {listen: '[::]:8443'}\n", "[::]:8443", "127.0.0.1", nil, []string{"127.0.0.1"}},
+		{"one interface", "dps: {listen: '192.168.1.4:8443'}\n", "192.168.1.4:8443", "192.168.1.4", nil, []string{"192.168.1.4"}},
+		{"host and sans", "dps:\n  listen: 0.0.0.0:8443\n  host: bench.lan\n  san: [bench, 192.168.1.4, bench.lan]\n",
+			"0.0.0.0:8443", "bench.lan", []string{"bench", "192.168.1.4", "bench.lan"}, []string{"bench.lan", "bench", "192.168.1.4"}},
+		{"loopback name", "dps: {listen: 'localhost:0', host: localhost}\n", "localhost:0", "localhost", nil, []string{"localhost"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := ParseBench([]byte(head+tt.dps), "bench.yaml")
+			require.NoError(t, err)
+			assert.Equal(t, "sr-not-encoded, missing-skn", b.Boards[0].Sim.Bug)
+			assert.Equal(t, tt.listen, b.DPS.Listen)
+			assert.Equal(t, tt.host, b.DPS.Host)
+			assert.Equal(t, tt.sans, b.DPS.SANs)
+			assert.Equal(t, tt.certNames, b.DPS.CertNames())
+		})
+	}
+	// Built in code rather than parsed: the same defaults.
+	d := BenchDPS{Mode: "mock"}
+	assert.Equal(t, DefaultDPSListen, d.ListenAddr())
+	assert.Equal(t, "127.0.0.1", d.ConnectHost())
+}
+
+// Every bug the simulator knows is accepted by name.
+func TestParseBenchSimBugs(t *testing.T) {
+	var names []string
+	for _, b := range sim.Bugs() {
+		names = append(names, b.Name)
+	}
+	require.NotEmpty(t, names)
+	doc := "boards:\n  - name: b1\n    profile: sim\n    sim:\n      bug: " + strings.Join(names, ",") + "\n"
+	b, err := ParseBench([]byte(doc), "bench.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, strings.Join(names, ","), b.Boards[0].Sim.Bug)
 }
 
 func TestParseBenchRemotePort(t *testing.T) {
