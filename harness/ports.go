@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,18 +38,26 @@ type PortLister struct {
 	Include []string
 }
 
+// ErrEnumerate is wrapped by the error of PortLister.List when the host's
+// ports could not be enumerated; the Include paths are listed all the same.
+var ErrEnumerate = errors.New("cannot enumerate serial ports")
+
 // ListPorts lists the host's serial ports with their matching profiles.
 func ListPorts() ([]PortInfo, error) { return PortLister{}.List() }
 
-// List returns the ports, USB ones first, each sorted by name.
+// List returns the ports, USB ones first, each sorted by name. When
+// enumeration fails it still returns the Include paths it found, with an
+// error wrapping ErrEnumerate; a bad Include pattern is an error with no
+// ports.
 func (l PortLister) List() ([]PortInfo, error) {
 	enum := l.Enumerate
 	if enum == nil {
 		enum = func() ([]*enumerator.PortDetails, error) { return enumerator.GetDetailedPortsList() }
 	}
-	details, err := enum()
-	if err != nil {
-		return nil, fmt.Errorf("list serial ports: %w", err)
+	details, enumErr := enum()
+	if enumErr != nil {
+		details = nil
+		enumErr = fmt.Errorf("list serial ports: %w: %w", ErrEnumerate, enumErr)
 	}
 	var out []PortInfo
 	seen := map[string]bool{}
@@ -96,7 +105,7 @@ func (l PortLister) List() ([]PortInfo, error) {
 		return out[i].Name < out[j].Name
 	})
 	sort.Slice(extra, func(i, j int) bool { return extra[i].Name < extra[j].Name })
-	return append(out, extra...), nil
+	return append(out, extra...), enumErr
 }
 
 // FindUSB returns the one port that matches m, or an error when none or

@@ -14,8 +14,11 @@ import (
 )
 
 func TestPortLister(t *testing.T) {
-	_, tty, err := pty.Open()
+	// Keep the master open: once it is closed (or collected), the
+	// /dev/pts entry goes away.
+	ptm, tty, err := pty.Open()
 	require.NoError(t, err)
+	defer ptm.Close()
 	defer tty.Close()
 	dir := t.TempDir()
 	require.NoError(t, os.Symlink(tty.Name(), filepath.Join(dir, "b")))
@@ -43,8 +46,15 @@ func TestPortLister(t *testing.T) {
 		{Name: filepath.Join(dir, "b"), Target: tty.Name()},
 	}, ports)
 
-	_, err = PortLister{Enumerate: func() ([]*enumerator.PortDetails, error) { return nil, errors.New("boom") }}.List()
-	assert.ErrorContains(t, err, "list serial ports: boom")
+	boom := func() ([]*enumerator.PortDetails, error) { return nil, errors.New("boom") }
+	ports, err = PortLister{Enumerate: boom}.List()
+	assert.ErrorContains(t, err, "list serial ports: cannot enumerate serial ports: boom")
+	assert.ErrorIs(t, err, ErrEnumerate)
+	assert.Empty(t, ports)
+	// The included paths are listed all the same.
+	ports, err = PortLister{Enumerate: boom, Include: []string{filepath.Join(dir, "a")}}.List()
+	assert.ErrorIs(t, err, ErrEnumerate)
+	assert.Equal(t, []PortInfo{{Name: filepath.Join(dir, "a"), Target: tty.Name(), Profile: "sim"}}, ports)
 	_, err = PortLister{Enumerate: func() ([]*enumerator.PortDetails, error) { return nil, nil }, Include: []string{"[x"}}.List()
 	assert.Error(t, err)
 }

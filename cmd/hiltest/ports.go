@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -35,6 +36,10 @@ or link to, character devices, such as the links of simulated boards
 ("hiltest sim" prints its link directory). A link with a control socket
 beside it matches the "sim" profile.
 
+When the host's ports cannot be enumerated (no /sys/class/tty, say, in a
+container), the --include paths are still listed, with a warning on stderr;
+without --include that is an error.
+
 --yaml prints a draft bench inventory for the ports found; USB ports with
 a serial number are matched by USB identity, so the entry survives
 re-plugging into another socket.`,
@@ -51,7 +56,11 @@ re-plugging into another socket.`,
 			l := lister
 			l.Include = append(append([]string(nil), l.Include...), include...)
 			ports, err := l.List()
-			if err != nil {
+			switch {
+			case err != nil && len(include) > 0 && errors.Is(err, harness.ErrEnumerate):
+				// The included paths do not need enumeration: list them.
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: ports: %v; listing the --include paths only\n", err)
+			case err != nil:
 				return failErr(fmt.Errorf("ports: %w", err))
 			}
 			out := cmd.OutOrStdout()

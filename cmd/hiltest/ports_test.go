@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,8 +96,11 @@ func TestPortsJSON(t *testing.T) {
 }
 
 func TestPortsIncludeSimLinks(t *testing.T) {
-	_, tty, err := pty.Open()
+	// Keep the master open: once it is closed (or collected), the
+	// /dev/pts entry goes away.
+	ptm, tty, err := pty.Open()
 	require.NoError(t, err)
+	defer ptm.Close()
 	defer tty.Close()
 	dir := t.TempDir()
 	link := filepath.Join(dir, "sim-1")
@@ -126,6 +130,54 @@ func TestPortsIncludeSimLinks(t *testing.T) {
 	require.NotNil(t, found, out.String())
 	assert.Equal(t, "sim-1", found.Name)
 	assert.Equal(t, "sim", found.Profile)
+}
+
+// Enumeration failing does not hide the --include paths: they are listed
+// with a warning on stderr; without --include it is an error (exit 1).
+func TestPortsEnumerationFails(t *testing.T) {
+	// Keep the master open: once it is closed (or collected), the
+	// /dev/pts entry goes away.
+	ptm, tty, err := pty.Open()
+	require.NoError(t, err)
+	defer ptm.Close()
+	defer tty.Close()
+	dir := t.TempDir()
+	link := filepath.Join(dir, "sim-1")
+	require.NoError(t, os.Symlink(tty.Name(), link))
+	broken := harness.PortLister{Enumerate: func() ([]*enumerator.PortDetails, error) {
+		return nil, errors.New("open /sys/class/tty: no such file or directory")
+	}}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		wantOut string
+	}{
+		{"table", []string{"--include", filepath.Join(dir, "*")}, false, link + " -> " + tty.Name()},
+		{"json", []string{"--include", filepath.Join(dir, "*"), "--json"}, false, `"name": "` + link + `"`},
+		{"yaml", []string{"--include", filepath.Join(dir, "*"), "--yaml"}, false, "port: " + link},
+		{"no include", nil, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := portsCommand(broken)
+			var out, errOut bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&errOut)
+			cmd.SetArgs(tt.args)
+			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			err := cmd.Execute()
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "cannot enumerate serial ports")
+				assert.Empty(t, out.String())
+				return
+			}
+			require.NoError(t, err)
+			assert.Contains(t, out.String(), tt.wantOut)
+			assert.Equal(t, "warning: ports: list serial ports: cannot enumerate serial ports: open /sys/class/tty: no such file or directory; listing the --include paths only\n", errOut.String())
+		})
+	}
 }
 
 func TestPortsUsage(t *testing.T) {
