@@ -48,3 +48,30 @@ dps:
 	// live 0ne00ABCDEF HILTEST_DPS_GROUP_KEY
 	// bench.yaml:3: board "b1": unknown profile "x" (known: esp32-devkitc, ch340, ch9102, ftdi, usb-serial-jtag, sim)
 }
+
+// A mock DPS that real boards on the bench LAN reach: it listens on all
+// interfaces, boards connect to the bench host by name, and its certificate
+// covers that name and the extra SANs.
+func ExampleBenchDPS_CertNames() {
+	b, err := boards.ParseBench([]byte(`
+boards:
+  - name: devkit-1
+    profile: esp32-devkitc
+    port: rfc2217://bench-pi.lan:4000
+dps:
+  mode: mock
+  listen: 0.0.0.0:8443
+  host: hiltest-host.lan
+  san: [hiltest-host, 192.168.1.20]
+`), "bench.yaml")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(b.DPS.Listen, b.DPS.Host, b.DPS.CertNames())
+
+	d := boards.BenchDPS{Mode: "mock"} // built in code: defaults apply
+	fmt.Println(d.ListenAddr(), d.ConnectHost())
+	// Output:
+	// 0.0.0.0:8443 hiltest-host.lan [hiltest-host.lan hiltest-host 192.168.1.20]
+	// 127.0.0.1:0 127.0.0.1
+}

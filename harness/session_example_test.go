@@ -64,3 +64,42 @@ func ExampleFormatSequence() {
 	// D0|R1|W0.2|R0|W0.2
 	// D0|R1|W0.1|D1|R0|W0.05|D0
 }
+
+// Open a board whose port another machine exports with ser2net
+// ("accepter: telnet(rfc2217),tcp,4000", "kickolduser: true"). ser2net on a
+// pty or a bridge without modem lines does not acknowledge DTR/RTS, so the
+// classic reset falls back to the protocol RESET verb with a warning.
+// (Not run: it needs the remote board.)
+func ExampleOpen_rfc2217() {
+	profile, _ := boards.LookupProfile("esp32-devkitc")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := harness.Open(ctx, harness.SessionConfig{
+		Name:    "remote-1",
+		Port:    "rfc2217://bench-pi.lan:4000",
+		Profile: profile,
+		Logf:    log.Printf,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println(s.Path(), s.Info().MAC)
+}
+
+// OpenPortContext opens local and remote ports alike; the context bounds
+// only the connection to a remote one. (Not run: it needs the ports.)
+func ExampleOpenPortContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, name := range []string{"/dev/ttyUSB0", "rfc2217://bench-pi.lan:4000?ign_set_control"} {
+		p, err := harness.OpenPortContext(ctx, name, 115200)
+		if err != nil {
+			log.Print(err)
+			continue
+		}
+		err = harness.PingLoop(ctx, p, 10, []byte("hello"))
+		fmt.Println(name, err)
+		p.Close()
+	}
+}
