@@ -87,13 +87,7 @@ func (f *Frame) Validate() error {
 // It does not validate f; use Encode for checked encoding.
 func AppendFrame(dst []byte, f *Frame) []byte {
 	start := len(dst)
-	dst = append(dst, Marker...)
-	dst = append(dst, ' ')
-	dst = append(dst, f.Kind...)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(f.Seq), 10)
-	dst = append(dst, ' ')
-	dst = append(dst, f.Verb...)
+	dst = appendHeader(dst, f)
 	for _, a := range f.Args {
 		dst = append(dst, ' ')
 		dst = append(dst, a.Key...)
@@ -174,4 +168,15 @@ func (e *Encoder) Encode(f *Frame) error {
 		return fmt.Errorf("write %s %s: %w", f.Kind, f.Verb, err)
 	}
 	return nil
+}
+
+// appendHeader appends "MARKER KIND SEQ VERB" to dst.
+func appendHeader(dst []byte, f *Frame) []byte {
+	dst = append(dst, Marker...)
+	dst = append(dst, ' ')
+	dst = append(dst, f.Kind...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendUint(dst, uint64(f.Seq), 10)
+	dst = append(dst, ' ')
+	return append(dst, f.Verb...)
 }

@@ -209,14 +209,7 @@ func IsSecret(key string) bool { return secretKeys[key] }
 // Redacted returns the frame's text form with secret values replaced by
 // "[redacted]". It is meant for logs; it has no CRC.
 func (f *Frame) Redacted() string {
-	var b []byte
-	b = append(b, Marker...)
-	b = append(b, ' ')
-	b = append(b, f.Kind...)
-	b = append(b, ' ')
-	b = strconv.AppendUint(b, uint64(f.Seq), 10)
-	b = append(b, ' ')
-	b = append(b, f.Verb...)
+	b := appendHeader(nil, f)
 	for _, a := range f.Args {
 		b = append(b, ' ')
 		b = append(b, a.Key...)
