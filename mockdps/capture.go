@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,8 @@ import (
 // Request is one HTTP request exactly as the mock received it.
 type Request struct {
 	// parsed is false while Method, RequestURI, Proto and Header still have
-	// to be parsed from Raw (done when the request is read, off the hot path).
+	// to be parsed from Raw (done, once, when the capture is first read,
+	// off the hot path).
 	parsed bool
 
 	Time       time.Time
@@ -301,34 +303,128 @@ func (l *recListener) Accept() (net.Conn, error) {
 	return &recConn{Conn: tc, tls: tc}, nil
 }
 
-// ring keeps the latest n items.
-type ring[T any] struct {
-	mu    sync.Mutex
-	max   int
-	items []T
-	start int
+// capLog keeps the latest max items in arrival order. Each item is
+// numbered by its arrival (0, 1, ...) and indexed by a key (the lowercased
+// registration id), so that one registration's items or the items since a
+// point can be read without copying all of them.
+type capLog[T any] struct {
+	mu  sync.Mutex
+	max int
+	// fix, when set, completes an item in place before it is first handed
+	// out (Request.complete), so that the work is done once per item.
+	fix   func(*T)
+	items []T      // ring buffer of the kept items
+	keys  []string // keys[i] is the key of items[i]
+	start int      // index in items of the oldest kept item
+	total int      // items ever added: the next item's number
+	byKey map[string][]int
 }
 
-func (r *ring[T]) add(v T) {
-	if r.max <= 0 {
+// add appends v under key ("" = not indexed), dropping the oldest item when
+// max are kept. With max <= 0 nothing is kept or counted.
+func (l *capLog[T]) add(v T, key string) {
+	if l.max <= 0 {
 		return
 	}
-	r.mu.Lock()
-	if len(r.items) < r.max {
-		r.items = append(r.items, v)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.total
+	l.total++
+	if len(l.items) < l.max {
+		l.items = append(l.items, v)
+		l.keys = append(l.keys, key)
 	} else {
-		r.items[r.start] = v
-		r.start = (r.start + 1) % r.max
+		l.unindex(l.keys[l.start], n-l.max)
+		l.items[l.start], l.keys[l.start] = v, key
+		l.start = (l.start + 1) % l.max
 	}
-	r.mu.Unlock()
+	if key != "" {
+		if l.byKey == nil {
+			l.byKey = map[string][]int{}
+		}
+		l.byKey[key] = append(l.byKey[key], n)
+	}
 }
 
-func (r *ring[T]) all() []T {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]T, 0, len(r.items))
-	out = append(out, r.items[r.start:]...)
-	return append(out, r.items[:r.start]...)
+// unindex removes item number n, the oldest, from the index of key.
+func (l *capLog[T]) unindex(key string, n int) {
+	if key == "" {
+		return
+	}
+	ns := l.byKey[key]
+	if len(ns) > 0 && ns[0] == n {
+		ns = ns[1:]
+	}
+	if len(ns) == 0 {
+		delete(l.byKey, key)
+		return
+	}
+	l.byKey[key] = ns
+}
+
+// at returns item number n, which must be kept; l.mu is held.
+func (l *capLog[T]) at(n int) T {
+	oldest := l.total - len(l.items)
+	p := &l.items[(l.start+n-oldest)%len(l.items)]
+	if l.fix != nil {
+		l.fix(p)
+	}
+	return *p
+}
+
+// count is the number of items ever added (kept or dropped since).
+func (l *capLog[T]) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// since returns the kept items numbered n or later, oldest first.
+func (l *capLog[T]) since(n int) []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n = max(n, l.total-len(l.items))
+	if n >= l.total {
+		return nil
+	}
+	out := make([]T, 0, l.total-n)
+	for ; n < l.total; n++ {
+		out = append(out, l.at(n))
+	}
+	return out
+}
+
+// all returns the kept items, oldest first.
+func (l *capLog[T]) all() []T {
+	out := l.since(0)
+	if out == nil {
+		out = []T{}
+	}
+	return out
+}
+
+// keyed returns the kept items added under key and numbered n or later,
+// oldest first.
+func (l *capLog[T]) keyed(key string, n int) []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ns := l.byKey[key]
+	i, _ := slices.BinarySearch(ns, n)
+	if i == len(ns) {
+		return nil
+	}
+	out := make([]T, 0, len(ns)-i)
+	for _, m := range ns[i:] {
+		out = append(out, l.at(m))
+	}
+	return out
+}
+
+// regKey is the index key of a registration id: the mock's registry and
+// enrollments match registration ids case-insensitively by their
+// lowercase form (registry.get).
+func regKey(registrationID string) string {
+	return strings.ToLower(registrationID)
 }
 
 // redactToken shortens the sig value of a SAS token to its first 6

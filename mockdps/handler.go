@@ -388,7 +388,7 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 	if s.requests.max <= 0 && s.capture == nil {
 		if ex.diag != nil {
 			ex.diag.Status = ex.status
-			s.diags.add(*ex.diag)
+			s.diags.add(*ex.diag, regKey(ex.diag.RegistrationID))
 		}
 		if rc := connFrom(ex.r.Context()); rc != nil {
 			rc.take()

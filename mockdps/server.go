@@ -99,8 +99,8 @@ type Server struct {
 	srv      *http.Server
 	url      string
 	state    *registry
-	requests ring[Request]
-	diags    ring[Diagnosis]
+	requests capLog[Request]
+	diags    capLog[Diagnosis]
 	limiter  *limiter
 	fault    atomic.Pointer[faultState]
 
@@ -156,6 +156,7 @@ func Start(opts Options) (*Server, error) {
 		limiter:   newLimiter(opts.RateLimit, opts.RateBurst, opts.Now),
 	}
 	s.requests.max = max(opts.MaxRequests, 0)
+	s.requests.fix = (*Request).complete
 	s.diags.max = max(opts.MaxRequests, 0)
 	s.SetFault(opts.Faults)
 
@@ -292,17 +293,53 @@ func (s *Server) Client() *http.Client {
 }
 
 // Requests returns the captured requests, oldest first, exactly as received
-// (signatures not redacted; use Request.Redacted to print one).
-func (s *Server) Requests() []Request {
-	rs := s.requests.all()
-	for i := range rs {
-		rs[i].complete()
+// (signatures not redacted; use Request.Redacted to print one). The
+// requests share their Header, Body and Raw with the capture: do not
+// modify them.
+//
+// Requests copies every kept request (up to Options.MaxRequests); to look at
+// some of them, RequestsFor and RequestsSince are cheaper.
+func (s *Server) Requests() []Request { return s.requests.all() }
+
+// RequestCount returns the number of requests captured so far, including
+// those no longer kept (Options.MaxRequests); 0 when the mock keeps none.
+// The requests are numbered from 0 in capture order: read it before making
+// requests, then RequestsSince or RequestsForSince with it returns only
+// the requests captured after.
+func (s *Server) RequestCount() int { return s.requests.count() }
+
+// RequestsSince returns the kept requests numbered n or later (see
+// RequestCount), oldest first, nil when there are none.
+func (s *Server) RequestsSince(n int) []Request { return s.requests.since(n) }
+
+// RequestsFor returns the kept requests whose path names registrationID,
+// oldest first, nil when there are none. Registration ids are compared
+// case-insensitively, as DPS and the mock's registrations do.
+func (s *Server) RequestsFor(registrationID string) []Request {
+	return s.RequestsForSince(registrationID, 0)
+}
+
+// RequestsForSince returns the requests of RequestsFor numbered n or later
+// (see RequestCount).
+func (s *Server) RequestsForSince(registrationID string, n int) []Request {
+	if registrationID == "" {
+		return nil
 	}
-	return rs
+	return s.requests.keyed(regKey(registrationID), n)
 }
 
 // Diagnoses returns the diagnoses of rejected requests, oldest first.
 func (s *Server) Diagnoses() []Diagnosis { return s.diags.all() }
+
+// DiagnosesFor returns the kept diagnoses of rejected requests whose path
+// names registrationID (compared case-insensitively), oldest first, nil
+// when there are none.
+func (s *Server) DiagnosesFor(registrationID string) []Diagnosis {
+	if registrationID == "" {
+		return nil
+	}
+	return s.diags.keyed(regKey(registrationID), 0)
+}
 
 // Shutdown stops accepting connections and waits for active requests to
 // finish (or ctx to end), then closes the capture file.
@@ -334,9 +371,9 @@ func (s *Server) Close() error {
 // record stores a finished request and writes it to the capture file.
 func (s *Server) record(req Request) {
 	if req.Diagnosis != nil {
-		s.diags.add(*req.Diagnosis)
+		s.diags.add(*req.Diagnosis, regKey(req.Diagnosis.RegistrationID))
 	}
-	s.requests.add(req)
+	s.requests.add(req, regKey(req.RegistrationID))
 	s.captureMu.Lock()
 	defer s.captureMu.Unlock()
 	if s.capture == nil {
