@@ -150,3 +150,51 @@ func ExampleRequest() {
 	// PUT 202 Retry-After: 1 s same operation: true
 	// GET 200 Retry-After: none same operation: true
 }
+
+// Read one device's captured requests, and those captured after a point,
+// without copying the whole capture.
+func ExampleServer_RequestsFor() {
+	s, err := mockdps.Start(mockdps.Options{RetryAfter: mockdps.RetryImmediately})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	cl, err := reference.NewClient(reference.ClientOptions{
+		Endpoint: s.Host(), RootCAs: s.CertPool(),
+		Wait: func(context.Context, time.Duration) error { return nil },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	register := func(regID, key string) {
+		_, err := cl.Register(ctx, reference.RegisterParams{IDScope: s.IDScope(), RegistrationID: regID, Key: key})
+		var se *reference.ServiceError
+		if errors.As(err, &se) {
+			fmt.Println(regID+":", se.StatusCode, se.ErrorCode, se.Message)
+		}
+	}
+
+	register(mockdps.DemoDevice1, mockdps.DemoDevice1PrimaryKey)
+	since := s.RequestCount()
+	register(mockdps.DemoDevice2, mockdps.DemoDevice2PrimaryKey)
+	register(mockdps.DemoDevice1, mockdps.DemoDevice2PrimaryKey) // the wrong key
+
+	for _, q := range s.RequestsFor("DEMO-DEVICE-1") {
+		fmt.Println(q.Method, q.Status)
+	}
+	fmt.Println(len(s.RequestsSince(since)), "requests since", since)
+	fmt.Println(len(s.RequestsForSince(mockdps.DemoDevice1, since)), "of them for", mockdps.DemoDevice1)
+	fmt.Println(s.DiagnosesFor(mockdps.DemoDevice1)[0].Cause)
+	// Output:
+	// demo-device-1: 401 401002 Unauthorized
+	// PUT 202
+	// GET 200
+	// PUT 401
+	// 3 requests since 2
+	// 1 of them for demo-device-1
+	// wrong-key
+}
