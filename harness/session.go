@@ -44,7 +44,12 @@ type SessionConfig struct {
 	// "kickolduser: true" so a re-connect replaces a half-dead connection).
 	// The session re-opens the same path when the port vanishes, so a
 	// stable symlink (/dev/serial/by-id/..., a simulator link) follows a
-	// re-plug, and a remote port comes back when its server does.
+	// re-plug, and a remote port comes back when its server does. A bare
+	// path (/dev/pts/N, /dev/ttyUSB0) may lead to another device after a
+	// re-open, so nothing but HELLO is written to a re-opened port until
+	// the board's answer carries the MAC seen before; another MAC, or no
+	// answer within ReadyTimeout and the HELLO retries, closes the port and
+	// makes the board lost (ErrBoardLost).
 	Port string
 	// USB finds the port by USB VID/PID/serial number instead of Port (at
 	// open and at every re-open).
