@@ -71,6 +71,10 @@ type registerResult struct {
 	Registration              registration
 	Nonce                     string          // in the payload: tells this board's register request from others'
 	Payload                   json.RawMessage // the payload sent
+	// Since is the mock DPS's request count (mockdps.Server.RequestCount)
+	// when the registration started: its requests are numbered Since or
+	// later. 0 without a mock.
+	Since int
 }
 
 // dpsReady checks the bench has a DPS and points the board at it: trust
@@ -133,6 +137,9 @@ func register(ctx context.Context, t *harness.T, r registration) (*registerResul
 	args = append(args, protocol.Int("ttl", registerTTL), protocol.String("payload", payload), protocol.Int("timeout", registerTimeout))
 	res := &registerResult{Start: time.Now(), Config: cfg, Dialect: d, DialectFrom: from, Clock: clock, Registration: r,
 		Nonce: nonce, Payload: json.RawMessage(payload)}
+	if t.Env.DPS.Mock != nil {
+		res.Since = t.Env.DPS.Mock.RequestCount()
+	}
 	f, ok := mustCall(ctx, t, protocol.VerbDPSRegister, args...)
 	if !ok {
 		return nil, false
@@ -172,10 +179,18 @@ func (r *registerResult) summary() string {
 // boardRequests returns the requests the mock DPS captured from this
 // registration, in order (see requestsOf).
 func boardRequests(t *harness.T, r *registerResult) []mockdps.Request {
+	return requestsOf(regRequests(t, r), r.Registration.RegID, r.Start, r.Nonce, r.Op)
+}
+
+// regRequests returns the requests the mock DPS captured for the
+// registration id since the registration started, from any board; nil
+// without a mock. It reads only those requests, not the whole capture,
+// which every DPS case of every board reads several times.
+func regRequests(t *harness.T, r *registerResult) []mockdps.Request {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
-	return requestsOf(t.Env.DPS.Mock.Requests(), r.Registration.RegID, r.Start, r.Nonce, r.Op)
+	return t.Env.DPS.Mock.RequestsForSince(r.Registration.RegID, r.Since)
 }
 
 // requestsOf picks one registration's requests out of the mock DPS's
@@ -262,8 +277,8 @@ func mockDiagnosis(t *harness.T, r *registerResult) *mockdps.Diagnosis {
 	if len(mine) > 0 || t.Env.DPS.Mock == nil {
 		return last
 	}
-	for _, d := range t.Env.DPS.Mock.Diagnoses() {
-		if strings.EqualFold(d.RegistrationID, r.Registration.RegID) && !d.Time.Before(r.Start) {
+	for _, d := range t.Env.DPS.Mock.DiagnosesFor(r.Registration.RegID) {
+		if !d.Time.Before(r.Start) {
 			last = &d
 		}
 	}
@@ -278,8 +293,9 @@ func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
 	if t.Env.DPS.Mock == nil {
 		return nil
 	}
+	all := regRequests(t, r)
 	var out []mockdps.Request
-	for _, q := range boardRequests(t, r) {
+	for _, q := range requestsOf(all, r.Registration.RegID, r.Start, r.Nonce, r.Op) {
 		if isRegisterRequest(q) {
 			out = append(out, q)
 		}
@@ -287,8 +303,8 @@ func capturedRegisters(t *harness.T, r *registerResult) []mockdps.Request {
 	if len(out) > 0 {
 		return out
 	}
-	for _, q := range t.Env.DPS.Mock.Requests() {
-		if isRegisterRequest(q) && strings.EqualFold(q.RegistrationID, r.Registration.RegID) && !q.Time.Before(r.Start) {
+	for _, q := range all {
+		if isRegisterRequest(q) && !q.Time.Before(r.Start) {
 			out = append(out, q)
 		}
 	}
