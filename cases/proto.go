@@ -283,48 +283,55 @@ func runBlobPutGet(ctx context.Context, t *harness.T) {
 	}
 }
 
-// certBundle returns n self-signed ECDSA certificates in PEM.
-func certBundle(n int) ([]byte, error) {
-	var out []byte
-	for i := 0; i < n; i++ {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(int64(i + 1)),
-			Subject:               pkix.Name{CommonName: fmt.Sprintf("hiltest bundle CA %d", i+1), Organization: []string{"hiltest"}},
-			NotBefore:             time.Unix(1700000000, 0),
-			NotAfter:              time.Unix(1700000000, 0).Add(20 * 365 * 24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &k.PublicKey, k)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+// bundleCert returns the i-th (from 1) self-signed ECDSA certificate of a
+// bundle in PEM.
+func bundleCert(i int) ([]byte, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(int64(i)),
+		Subject:               pkix.Name{CommonName: fmt.Sprintf("hiltest bundle CA %d", i), Organization: []string{"hiltest"}},
+		NotBefore:             time.Unix(1700000000, 0),
+		NotAfter:              time.Unix(1700000000, 0).Add(20 * 365 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// chunkedBundle returns a bundle of n self-signed certificates in PEM: the
+// first n whose frame argument is longer than limit (PEM newlines are
+// escaped as %0A, 3 bytes each), or 16 when 16 still fit. Each certificate
+// is made once, appended to the bundle.
+func chunkedBundle(limit int) (bundle []byte, n int, err error) {
+	newlines := 0
+	for n < 16 {
+		c, err := bundleCert(n + 1)
+		if err != nil {
+			return nil, 0, err
+		}
+		bundle = append(bundle, c...)
+		newlines += bytes.Count(c, []byte("\n"))
+		n++
+		if len(bundle)+2*newlines > limit {
+			break
+		}
+	}
+	return bundle, n, nil
 }
 
 func runTLSCAChunked(ctx context.Context, t *harness.T) {
-	limit := frameLimit(t)
-	n := 1
-	var bundle []byte
-	for {
-		b, err := certBundle(n)
-		if err != nil {
-			t.Error(fmt.Errorf("make certificates: %w", err))
-			return
-		}
-		// PEM newlines are escaped (%0A): count the frame length.
-		if len(b)+2*bytes.Count(b, []byte("\n")) > limit || n >= 16 {
-			bundle = b
-			break
-		}
-		n++
+	bundle, n, err := chunkedBundle(frameLimit(t))
+	if err != nil {
+		t.Error(fmt.Errorf("make certificates: %w", err))
+		return
 	}
 	if bm := t.Board.Info().BlobMax; bm > 0 && len(bundle) > bm {
 		t.Skip(fmt.Sprintf("a bundle larger than a frame (%d bytes) does not fit the board's blobs (%d)", len(bundle), bm))
