@@ -35,7 +35,8 @@ func EncodedLen(v []byte) int {
 	return n
 }
 
-func validVerb(s string) bool {
+// validVerb reports whether s is a verb: 1-32 characters A-Z 0-9 . _.
+func validVerb[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > 32 {
 		return false
 	}
@@ -48,7 +49,8 @@ func validVerb(s string) bool {
 	return true
 }
 
-func validKey(s string) bool {
+// validKey reports whether s is an argument key: 1-32 characters a-z 0-9 . _.
+func validKey[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > 32 {
 		return false
 	}
