@@ -43,7 +43,8 @@ type Reader struct {
 	off     int
 	scanned int    // bytes of buf[off:] known to hold no LF
 	discard bool   // dropping the rest of an over-long frame line
-	pending []Item // items produced but not yet returned
+	pending []Item // items produced; pending[next:] are not returned yet
+	next    int
 	stats   ReaderStats
 }
 
@@ -89,9 +90,14 @@ func (r *Reader) FlushLog() []byte {
 // back as Item.Err.
 func (r *Reader) Next() (Item, error) {
 	for {
-		if len(r.pending) > 0 {
-			it := r.pending[0]
-			r.pending = r.pending[1:]
+		if r.next < len(r.pending) {
+			it := r.pending[r.next]
+			r.pending[r.next] = Item{}
+			r.next++
+			if r.next == len(r.pending) {
+				// Reuse the queue's array for the next items.
+				r.pending, r.next = r.pending[:0], 0
+			}
 			return it, nil
 		}
 		if r.process() {
