@@ -117,17 +117,23 @@ func EncodedFrameLen(f *Frame) int {
 // Encode returns the wire form of f, checking it is valid and at most max
 // bytes long (max <= 0 means DefaultMaxFrame).
 func Encode(f *Frame, max int) ([]byte, error) {
+	return AppendEncode(nil, f, max)
+}
+
+// AppendEncode is Encode appending to dst, so that a caller can reuse one
+// buffer for many frames. On error it returns dst unchanged.
+func AppendEncode(dst []byte, f *Frame, max int) ([]byte, error) {
 	if err := f.Validate(); err != nil {
-		return nil, err
+		return dst, err
 	}
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
 	if n := EncodedFrameLen(f); n > max {
-		return nil, &FrameError{Code: CodeTooLong, Seq: int(f.Seq),
+		return dst, &FrameError{Code: CodeTooLong, Seq: int(f.Seq),
 			Reason: fmt.Sprintf("%s %s frame is %d bytes, the maximum is %d", f.Kind, f.Verb, n, max)}
 	}
-	return AppendFrame(nil, f), nil
+	return AppendFrame(dst, f), nil
 }
 
 // Encoder writes frames to an io.Writer, one Write per frame.
@@ -158,14 +164,11 @@ func (e *Encoder) Max() int { return e.max }
 
 // Encode writes f.
 func (e *Encoder) Encode(f *Frame) error {
-	if err := f.Validate(); err != nil {
+	b, err := AppendEncode(e.buf[:0], f, e.max)
+	if err != nil {
 		return err
 	}
-	if n := EncodedFrameLen(f); n > e.max {
-		return &FrameError{Code: CodeTooLong, Seq: int(f.Seq),
-			Reason: fmt.Sprintf("%s %s frame is %d bytes, the maximum is %d", f.Kind, f.Verb, n, e.max)}
-	}
-	e.buf = AppendFrame(e.buf[:0], f)
+	e.buf = b
 	if _, err := e.w.Write(e.buf); err != nil {
 		return fmt.Errorf("write %s %s: %w", f.Kind, f.Verb, err)
 	}

@@ -55,3 +55,22 @@ func ExampleNewReader() {
 	// log:   I (312) cpu_start: Pro cpu start user code
 	// frame: EVT READY reason=poweron
 }
+
+func ExampleAppendEncode() {
+	var buf []byte // one buffer for every frame
+	for seq := uint16(1); seq <= 2; seq++ {
+		var err error
+		buf, err = protocol.AppendEncode(buf[:0], protocol.NewRequest(seq, protocol.VerbPing, protocol.String("data", "hi")), 0)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		os.Stdout.Write(buf)
+	}
+	_, err := protocol.AppendEncode(buf[:0], protocol.NewRequest(3, protocol.VerbPing, protocol.String("data", strings.Repeat("x", 300))), 256)
+	fmt.Println(err)
+	// Output:
+	// @@HIL REQ 1 PING data=hi *82FD6E9C
+	// @@HIL REQ 2 PING data=hi *938004E5
+	// TOO_LONG: REQ PING frame is 333 bytes, the maximum is 256
+}
