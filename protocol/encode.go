@@ -12,21 +12,31 @@ const hexUpper = "0123456789ABCDEF"
 // AppendValue appends the wire encoding of v to dst: printable ASCII other
 // than '%' as itself, every other byte as %XX.
 func AppendValue(dst, v []byte) []byte {
-	for _, c := range v {
-		if c >= 0x21 && c <= 0x7e && c != '%' {
-			dst = append(dst, c)
-			continue
+	for i := 0; i < len(v); {
+		// Copy the run of bytes that stand for themselves in one go.
+		j := i
+		for j < len(v) && isPlain(v[j]) {
+			j++
 		}
-		dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0xf])
+		dst = append(dst, v[i:j]...)
+		if j < len(v) {
+			c := v[j]
+			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0xf])
+			j++
+		}
+		i = j
 	}
 	return dst
 }
+
+// isPlain reports whether c is encoded as itself.
+func isPlain(c byte) bool { return c >= 0x21 && c <= 0x7e && c != '%' }
 
 // EncodedLen returns the length of the wire encoding of v.
 func EncodedLen(v []byte) int {
 	n := 0
 	for _, c := range v {
-		if c >= 0x21 && c <= 0x7e && c != '%' {
+		if isPlain(c) {
 			n++
 		} else {
 			n += 3
