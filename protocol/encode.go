@@ -117,11 +117,20 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 
 // EncodedFrameLen returns the length of f's wire form, LF included.
 func EncodedFrameLen(f *Frame) int {
-	n := len(Marker) + 1 + len(f.Kind) + 1 + len(strconv.Itoa(int(f.Seq))) + 1 + len(f.Verb)
+	n := len(Marker) + 1 + len(f.Kind) + 1 + decimalLen(f.Seq) + 1 + len(f.Verb)
 	for _, a := range f.Args {
 		n += 1 + len(a.Key) + 1 + EncodedLen(a.Value)
 	}
 	return n + 1 + 1 + 8 + 1
+}
+
+// decimalLen returns the number of decimal digits of n.
+func decimalLen(n uint16) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // Encode returns the wire form of f, checking it is valid and at most max

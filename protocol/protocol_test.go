@@ -519,3 +519,10 @@ func (o *oneShotReader) Read(p []byte) (int, error) {
 	o.data = nil
 	return n, nil
 }
+
+func TestEncodedFrameLen(t *testing.T) {
+	for _, seq := range []uint16{0, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535} {
+		f := NewRequest(seq, VerbPing, String("data", "a b"))
+		assert.Len(t, AppendFrame(nil, f), EncodedFrameLen(f), "seq %d", seq)
+	}
+}
