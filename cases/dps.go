@@ -206,31 +206,38 @@ func regRequests(t *harness.T, r *registerResult) []mockdps.Request {
 //     the payload) does the operation id the board reported (reportedOp)
 //     stand in: the register request answered with it and its polls.
 func requestsOf(all []mockdps.Request, regID string, start time.Time, nonce, reportedOp string) []mockdps.Request {
-	var cand []mockdps.Request
-	for _, q := range all {
-		if strings.EqualFold(q.RegistrationID, regID) && !q.Time.Before(start) {
-			cand = append(cand, q)
-		}
+	// The candidates are filtered in place of a copy: a registration id
+	// many boards share has many requests, and this runs several times per
+	// case and board.
+	cand := func(q *mockdps.Request) bool {
+		return strings.EqualFold(q.RegistrationID, regID) && !q.Time.Before(start)
 	}
-	carriesNonce := func(q mockdps.Request) bool {
+	carriesNonce := func(q *mockdps.Request) bool {
 		return nonce != "" && bytes.Contains(q.Body, []byte(nonce))
 	}
 	ops := map[string]bool{}
-	for _, q := range cand {
-		if carriesNonce(q) && q.OperationID != "" {
-			ops[q.OperationID] = true
+	byNonce := false
+	for i := range all {
+		if q := &all[i]; cand(q) && carriesNonce(q) {
+			byNonce = true
+			if q.OperationID != "" {
+				ops[q.OperationID] = true
+			}
 		}
 	}
-	byNonce := slices.ContainsFunc(cand, carriesNonce)
 	if !byNonce && reportedOp != "" {
 		ops[reportedOp] = true
 	}
 	var out []mockdps.Request
-	for _, q := range cand {
-		op, isPoll := polledOperation(q)
+	for i := range all {
+		q := &all[i]
+		if !cand(q) {
+			continue
+		}
+		op, isPoll := polledOperation(*q)
 		if carriesNonce(q) || (isPoll && ops[op]) ||
-			(!byNonce && isRegisterRequest(q) && q.OperationID != "" && ops[q.OperationID]) {
-			out = append(out, q)
+			(!byNonce && isRegisterRequest(*q) && q.OperationID != "" && ops[q.OperationID]) {
+			out = append(out, *q)
 		}
 	}
 	return out
@@ -249,8 +256,16 @@ func polledOperation(q mockdps.Request) (string, bool) {
 		return "", false
 	}
 	path, _, _ := strings.Cut(q.RequestURI, "?")
-	seg := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	if len(seg) != 5 || seg[1] != "registrations" || seg[3] != "operations" || seg[4] == "" {
+	path = strings.TrimPrefix(path, "/")
+	var seg [5]string
+	for i := range 4 {
+		var ok bool
+		if seg[i], path, ok = strings.Cut(path, "/"); !ok {
+			return "", false
+		}
+	}
+	seg[4] = path
+	if seg[1] != "registrations" || seg[3] != "operations" || seg[4] == "" || strings.Contains(seg[4], "/") {
 		return "", false
 	}
 	op, err := url.PathUnescape(seg[4])

@@ -263,3 +263,32 @@ func TestBoardRequestsSharedRegistrationID(t *testing.T) {
 		t.Errorf("the mock DPS captured %d requests, want %d", n, 3*boardsN)
 	}
 }
+
+func TestPolledOperation(t *testing.T) {
+	tests := []struct {
+		method, uri string
+		op          string
+		ok          bool
+	}{
+		{http.MethodGet, "/0ne00DEMO01/registrations/dev/operations/5.abc?api-version=2021-06-01", "5.abc", true},
+		{http.MethodGet, "0ne00DEMO01/registrations/dev/operations/5.abc", "5.abc", true},
+		{http.MethodGet, "/s/registrations/dev/operations/a%2Fb", "a/b", true},
+		{http.MethodGet, "/s/registrations/dev/operations/%zz", "", false},
+		{http.MethodGet, "/s/registrations/dev/operations/", "", false},
+		{http.MethodGet, "/s/registrations/dev/operations", "", false},
+		{http.MethodGet, "/s/registrations/dev/operations/op/more", "", false},
+		{http.MethodGet, "/s/registrations/dev/register", "", false},
+		{http.MethodGet, "/s/enrollments/dev/operations/op", "", false},
+		{http.MethodGet, "/s/registrations/dev/status/op", "", false},
+		{http.MethodPut, "/s/registrations/dev/operations/op", "", false},
+		{http.MethodGet, "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.uri, func(t *testing.T) {
+			op, ok := polledOperation(mockdps.Request{Method: tt.method, RequestURI: tt.uri})
+			if op != tt.op || ok != tt.ok {
+				t.Errorf("polledOperation = %q, %v; want %q, %v", op, ok, tt.op, tt.ok)
+			}
+		})
+	}
+}
