@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hiltest/hiltest/boards"
@@ -108,6 +109,10 @@ type Session struct {
 	retries int
 
 	callMu sync.Mutex // one operation (request, reset, handshake) at a time
+	// Guarded by callMu: reused by every operation.
+	wbuf  []byte      // the request being written
+	timer *time.Timer // an attempt's deadline (stopped between attempts)
+	op    waiter      // the current operation's waiter
 
 	mu       sync.Mutex
 	port     serial.Port // nil while re-opening or after loss
@@ -117,6 +122,7 @@ type Session struct {
 	output   []LogLine
 	waiter   *waiter
 	stats    SessionStats
+	bytesIn  atomic.Int64 // stats.BytesIn, counted by the reader without mu
 	rdPrev   protocol.ReaderStats // stats of readers replaced after a re-open
 	rdCur    protocol.ReaderStats
 	rebooted string // READY reason seen outside a request, "" = none
@@ -262,6 +268,7 @@ func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
+	st.BytesIn = int(s.bytesIn.Load())
 	r := s.rdPrev
 	r.BadCRC += s.rdCur.BadCRC
 	r.BadFrame += s.rdCur.BadFrame
@@ -346,11 +353,17 @@ func (s *Session) openPort(ctx context.Context) (serial.Port, string, error) {
 func (s *Session) readLoop(port serial.Port) {
 	defer close(s.done)
 	rd := protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
+	var seen protocol.ReaderStats // the last rd.Stats() copied to rdCur
 	for {
 		it, err := rd.Next()
-		s.mu.Lock()
-		s.rdCur = rd.Stats()
-		s.mu.Unlock()
+		st := rd.Stats()
+		st.Frames = 0 // not reported: a valid frame needs no update
+		if st != seen {
+			seen = st
+			s.mu.Lock()
+			s.rdCur = st
+			s.mu.Unlock()
+		}
 		if err == nil {
 			s.dispatch(it)
 			continue
@@ -376,7 +389,7 @@ func (s *Session) readLoop(port serial.Port) {
 		}
 		port = np
 		s.mu.Lock()
-		st := rd.Stats()
+		st = rd.Stats()
 		s.rdPrev.BadCRC += st.BadCRC
 		s.rdPrev.BadFrame += st.BadFrame
 		s.rdPrev.TooLong += st.TooLong
@@ -385,6 +398,7 @@ func (s *Session) readLoop(port serial.Port) {
 		s.rdCur = protocol.ReaderStats{}
 		s.mu.Unlock()
 		rd = protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
+		seen = protocol.ReaderStats{}
 	}
 }
 
@@ -397,9 +411,7 @@ type countingReader struct {
 func (c countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	if n > 0 {
-		c.s.mu.Lock()
-		c.s.stats.BytesIn += n
-		c.s.mu.Unlock()
+		c.s.bytesIn.Add(int64(n))
 	}
 	return n, err
 }
@@ -606,7 +618,7 @@ func (s *Session) addOutput(text string) {
 // The event channel is the session's, reused by every operation; events
 // left over from an earlier operation are dropped here.
 func (s *Session) begin() *waiter {
-	w := &waiter{seq: -1, ch: s.events}
+	w := &s.op
 	for drained := false; !drained; {
 		select {
 		case <-s.events:
@@ -615,6 +627,7 @@ func (s *Session) begin() *waiter {
 		}
 	}
 	s.mu.Lock()
+	*w = waiter{seq: -1, ch: s.events}
 	s.waiter = w
 	s.mu.Unlock()
 	return w
@@ -728,8 +741,10 @@ func (s *Session) ready(ctx context.Context, resetting bool) error {
 // and fails with ErrBoardReset.
 func (s *Session) request(ctx context.Context, w *waiter, verb string, args []protocol.Arg) (*protocol.Frame, error) {
 	f, err := s.roundTrip(ctx, w, verb, args)
-	var rb *rebootError
-	if errors.As(err, &rb) {
+	if err == nil {
+		return f, nil
+	}
+	if rb, ok := errors.AsType[*rebootError](err); ok {
 		what := "READY reason=" + rb.reason
 		if rb.bounced {
 			what = "port vanished and came back"
@@ -822,7 +837,7 @@ func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []pr
 		}
 		// The port is going away; the reader tells what happens next.
 	}
-	timer := time.NewTimer(timeout)
+	timer := s.deadline(timeout)
 	defer timer.Stop()
 	for {
 		select {
@@ -891,6 +906,18 @@ func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []pr
 	}
 }
 
+// deadline returns the session's attempt timer set to fire after d;
+// callMu must be held. Stop it when the attempt ends.
+func (s *Session) deadline(d time.Duration) *time.Timer {
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		// A stopped or reset timer delivers no stale tick (Go 1.23+).
+		s.timer.Reset(d)
+	}
+	return s.timer
+}
+
 var errNoPort = errors.New("port is not open")
 
 // unverifiedError is what write returns for a request other than HELLO on
@@ -945,10 +972,11 @@ func (s *Session) write(f *protocol.Frame) error {
 	if unverified && f.Verb != protocol.VerbHello {
 		return fmt.Errorf("%s not sent: %w", f.Verb, &unverifiedError{path: path})
 	}
-	b, err := protocol.Encode(f, max)
+	b, err := protocol.AppendEncode(s.wbuf[:0], f, max)
 	if err != nil {
 		return err
 	}
+	s.wbuf = b
 	if p == nil {
 		return errNoPort
 	}
