@@ -122,7 +122,7 @@ type Session struct {
 	output   []LogLine
 	waiter   *waiter
 	stats    SessionStats
-	bytesIn  atomic.Int64 // stats.BytesIn, counted by the reader without mu
+	bytesIn  atomic.Int64         // stats.BytesIn, counted by the reader without mu
 	rdPrev   protocol.ReaderStats // stats of readers replaced after a re-open
 	rdCur    protocol.ReaderStats
 	rebooted string // READY reason seen outside a request, "" = none
