@@ -87,7 +87,7 @@ func Start(ctx context.Context, cfg Config) (*Board, error) {
 	}
 	b.link = filepath.Join(b.dir, cfg.Name)
 	b.ctl = b.link + ".ctl"
-	b.out = &output{quit: b.quit, baud: cfg.Baud, max: MaxFrame, note: b.note}
+	b.out = newOutput(b.quit, cfg.Baud, b.note)
 
 	fail := func(err error) (*Board, error) {
 		b.cleanupFiles()
@@ -121,9 +121,13 @@ func Start(ctx context.Context, cfg Config) (*Board, error) {
 		rng: rand.New(rand.NewPCG(seed, stream)),
 	}
 	m.fr = firer{rng: rand.New(rand.NewPCG(seed, stream^0xfa017)), verbFired: map[string]bool{}}
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.acceptLoop()
 	go b.readLoop(p)
+	go func() {
+		defer b.wg.Done()
+		b.out.run()
+	}()
 	go func() {
 		defer b.wg.Done()
 		defer close(b.exited)
@@ -496,9 +500,11 @@ func (m *machine) stopWorker() {
 	m.w = nil
 }
 
-// powerDown stops the firmware (reset held, brown-out, unplug): no output,
-// no input, state lost.
-func (m *machine) powerDown() {
+// powerDown stops the firmware (reset held, brown-out, unplug, restart): no
+// output, no input, state lost. With lose set (EN held low, power gone) the
+// output still queued for the UART is lost too; a restart the firmware asks
+// for (or the ROM's brown-out message) lets it go out first.
+func (m *machine) powerDown(lose bool) {
 	m.stopWorker()
 	m.running = false
 	m.hung = false
@@ -507,14 +513,14 @@ func (m *machine) powerDown() {
 		m.hangTimer = nil
 	}
 	m.gen++
-	m.b.out.newBoot(m.gen)
+	m.b.out.newBoot(m.gen, lose)
 }
 
 // boot runs the ROM and the second-stage bootloader and starts the
 // application, which prints READY reason=reason. With download set (IO0 held
 // low at reset), the ROM waits for a flasher instead.
 func (m *machine) boot(reason string, download bool) {
-	m.powerDown()
+	m.powerDown(false)
 	gen := m.gen
 	m.sess = newSession(m.b, gen)
 	out := m.b.out
@@ -603,7 +609,7 @@ func frameErrSeqVerb(fe *protocol.FrameError) (int, string) {
 // unplug makes the port disappear for d: pty closed, symlink removed.
 func (m *machine) unplug(d time.Duration) {
 	b := m.b
-	m.powerDown()
+	m.powerDown(true)
 	// The bridge goes with the cable: its modem lines come back released.
 	m.rts, m.dtr, m.enLow = false, false, false
 	if m.enRise != nil {
@@ -682,7 +688,7 @@ func (m *machine) control(line string) string {
 	case "reset":
 		// A plain hard reset: EN pulsed low with IO0 high.
 		m.b.note("control: hard reset")
-		m.powerDown()
+		m.powerDown(true)
 		if m.enRise != nil {
 			m.enRise.Stop()
 			m.enRise = nil
@@ -763,7 +769,7 @@ func (m *machine) applyLines() {
 		if !m.enLow {
 			m.enLow = true
 			m.b.note("EN low: held in reset")
-			m.powerDown()
+			m.powerDown(true)
 		}
 	case m.enLow:
 		m.enLow = false

@@ -77,6 +77,10 @@
 //
 // With Config.Baud set, the board's output is paced at Baud/10 bytes per
 // second (8N1), so a suite takes about as long as on a real UART; the host's
-// baud setting on the pty is ignored. When nobody reads the port, output
-// that would block is discarded, as a UART's bytes are lost.
+// baud setting on the pty is ignored. The firmware's writes are queued and
+// a transmitter sends them at that rate, so the control socket is answered
+// at once however much output is waiting. Holding EN low (or pulling the
+// cable) drops the output still queued, as a chip reset loses its UART FIFO;
+// a software restart (RESET) lets it go out first. When nobody reads the
+// port, output that would block is discarded, as a UART's bytes are lost.
 package sim

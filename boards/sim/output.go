@@ -11,37 +11,74 @@ import (
 )
 
 // output is the board's UART transmit side: every byte the board prints goes
-// through it, in order, paced at the configured line speed. Output of an
-// earlier boot (a worker that was cut off by a reset) is discarded.
+// through it, in order. Writers queue their bytes and return at once (the
+// firmware's UART driver buffer); a transmitter goroutine (run) sends them
+// to the pty, paced at the configured line speed. Writers never wait for
+// the line, so the state machine, which also serves the control socket (the
+// board's reset lines), is never held up by paced output. Output of an
+// earlier boot (a worker that was cut off by a reset) is not queued, and a
+// reset held on EN or a pulled cable drops what is still queued, as a chip
+// reset loses its UART FIFO.
 type output struct {
 	quit <-chan struct{}
 	baud int
 	note func(string, ...any) // simulator notes (not faults)
+	kick chan struct{}        // capacity 1: bytes were queued
 
-	mu    sync.Mutex
-	p     *port // nil while unplugged
-	gen   uint64
-	max   int    // frame limit: min(board max, host max)
-	evSeq uint16 // event counter, from 0 after each boot
-	next  time.Time
-	stall bool // a write stalled (no reader) since the last note
+	mu     sync.Mutex
+	p      *port // nil while unplugged
+	gen    uint64
+	max    int    // frame limit: min(board max, host max)
+	evSeq  uint16 // event counter, from 0 after each boot
+	queue  [][]byte
+	queued int // bytes in queue
+
+	// Only the transmitter goroutine touches these.
+	next  time.Time // when the line is free for the next byte
+	stall bool      // a write stalled (no reader) since the last note
 }
 
 // writeStall is how long a write may block before the board decides nobody
 // reads the port and drops what the line discipline holds.
 const writeStall = 500 * time.Millisecond
 
+func newOutput(quit <-chan struct{}, baud int, note func(string, ...any)) *output {
+	return &output{quit: quit, baud: baud, note: note, max: MaxFrame, kick: make(chan struct{}, 1)}
+}
+
+// setPort connects the transmitter to p; nil (unplugged) also drops what is
+// queued: the bytes go nowhere.
 func (o *output) setPort(p *port) {
 	o.mu.Lock()
 	o.p = p
+	if p == nil {
+		o.dropLocked()
+	}
 	o.mu.Unlock()
 }
 
-// newBoot starts generation gen: event counter 0, default frame limit.
-func (o *output) newBoot(gen uint64) {
+// newBoot starts generation gen: event counter 0, default frame limit. With
+// lose set (EN pulled low, power lost), the bytes still queued are dropped;
+// otherwise (a software restart, a brown-out message the ROM printed) they
+// still go out, before the new boot's output.
+func (o *output) newBoot(gen uint64, lose bool) {
 	o.mu.Lock()
 	o.gen, o.evSeq, o.max = gen, 0, MaxFrame
+	if lose {
+		o.dropLocked()
+	}
 	o.mu.Unlock()
+}
+
+func (o *output) dropLocked() {
+	o.queue, o.queued = nil, 0
+}
+
+// pending returns how many bytes are queued and not yet sent.
+func (o *output) pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.queued
 }
 
 // setMax lowers the frame limit to the host's maximum.
@@ -66,7 +103,8 @@ func (o *output) write(gen uint64, b []byte) error {
 	if gen != o.gen {
 		return nil
 	}
-	return o.writeLocked(b)
+	o.enqueueLocked(b)
+	return nil
 }
 
 // frame prints f, optionally mangled (a fault); frames too long for the
@@ -84,7 +122,8 @@ func (o *output) frame(gen uint64, f *protocol.Frame, mangle func([]byte) []byte
 	if mangle != nil {
 		b = mangle(b)
 	}
-	return o.writeLocked(b)
+	o.enqueueLocked(b)
+	return nil
 }
 
 // event prints an event with the next event counter.
@@ -99,22 +138,61 @@ func (o *output) event(gen uint64, name string, args ...protocol.Arg) error {
 		return err
 	}
 	o.evSeq++
-	return o.writeLocked(b)
+	o.enqueueLocked(b)
+	return nil
 }
 
-func (o *output) writeLocked(b []byte) error {
-	if o.p == nil {
-		return nil // unplugged: the bytes go nowhere
+func (o *output) enqueueLocked(b []byte) {
+	if o.p == nil || len(b) == 0 {
+		return // unplugged: the bytes go nowhere
 	}
-	chunk := len(b)
+	o.queue = append(o.queue, append([]byte(nil), b...))
+	o.queued += len(b)
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to n bytes from the head of the queue and returns them
+// with the port they go to.
+func (o *output) take(n int) ([]byte, *port) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) == 0 {
+		return nil, o.p
+	}
+	head := o.queue[0]
+	if n <= 0 || n >= len(head) {
+		o.queue[0] = nil
+		o.queue = o.queue[1:]
+		o.queued -= len(head)
+		return head, o.p
+	}
+	o.queue[0] = head[n:]
+	o.queued -= n
+	return head[:n:n], o.p
+}
+
+// run is the transmitter: it sends the queued bytes to the pty until quit
+// is closed. Paced, it sends about 10 ms of line time per write.
+func (o *output) run() {
 	var per time.Duration
+	chunk := 0 // 0 = a whole queued write at once
 	if o.baud > 0 {
-		// Ten bit times per byte (8N1); write about 10 ms of line time at once.
+		// Ten bit times per byte (8N1).
 		per = 10 * time.Second / time.Duration(o.baud)
 		chunk = max(1, o.baud/1000)
 	}
-	for len(b) > 0 {
-		n := min(chunk, len(b))
+	for {
+		if o.pending() == 0 {
+			select {
+			case <-o.kick:
+				continue
+			case <-o.quit:
+				return
+			}
+		}
 		if o.baud > 0 {
 			now := time.Now()
 			if now.Sub(o.next) > 20*time.Millisecond {
@@ -126,31 +204,46 @@ func (o *output) writeLocked(b []byte) error {
 				case <-t.C:
 				case <-o.quit:
 					t.Stop()
-					return errors.New("board closed")
+					return
 				}
 			}
 		}
-		_ = o.p.master.SetWriteDeadline(time.Now().Add(writeStall))
-		w, err := o.p.master.Write(b[:n])
-		if o.baud > 0 {
-			o.next = o.next.Add(time.Duration(w) * per)
+		// Taken after the wait: a reset during the wait drops these bytes
+		// too.
+		b, p := o.take(chunk)
+		if len(b) == 0 || p == nil {
+			continue
 		}
+		o.send(p, b, per)
+	}
+}
+
+// send writes b to p; when nobody reads the port, it drops what the line
+// discipline holds and goes on, as a UART's bytes are lost.
+func (o *output) send(p *port, b []byte, per time.Duration) {
+	for len(b) > 0 {
+		_ = p.master.SetWriteDeadline(time.Now().Add(writeStall))
+		w, err := p.master.Write(b)
+		o.next = o.next.Add(time.Duration(w) * per)
 		b = b[w:]
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Nobody reads the port: like a UART, lose what is queued.
-			o.p.flushInput()
+			p.flushInput()
 			if !o.stall && o.note != nil {
 				o.note("output stalled (no reader on the port): queued output discarded")
 			}
 			o.stall = true
+			select {
+			case <-o.quit:
+				return
+			default:
+			}
 			continue
 		}
 		if err != nil {
-			return err
+			return // the port is gone (unplugged, closed): the bytes with it
 		}
 		o.stall = false
 	}
-	return nil
 }
 
 // mangleCorrupt flips one byte between the marker and the CRC so that the
