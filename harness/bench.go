@@ -223,40 +223,14 @@ func OpenBench(ctx context.Context, bench *boards.Bench, opts BenchOptions) (*Be
 		bs.DPS = t
 		bs.Mode = "live"
 	default:
-		mo := opts.MockOptions
-		if mo.Enrollments == nil {
-			if bench.DPS.Enrollments != "" {
-				e, err := mockdps.LoadEnrollments(bench.DPS.Enrollments)
-				if err != nil {
-					return nil, fmt.Errorf("open bench: %w", err)
-				}
-				mo.Enrollments = e
-			} else {
-				mo.Enrollments = mockdps.DemoEnrollments()
-			}
-		}
-		if mo.Now == nil {
-			mo.Now = now
-		}
-		if mo.AssignDelay == 0 {
-			mo.AssignDelay = bench.DPS.AssignDelay
-		}
-		if mo.RetryAfter == 0 {
-			mo.RetryAfter = bench.DPS.RetryAfter
-		}
-		srv, err := mockdps.Start(mo)
+		t, srv, err := startMockDPS(bench.DPS, opts.MockOptions, now)
 		if err != nil {
-			return nil, fmt.Errorf("open bench: start mock DPS: %w", err)
-		}
-		t, err := MockTarget(srv, mo.Enrollments)
-		if err != nil {
-			srv.Close()
-			return nil, fmt.Errorf("open bench: %w", err)
+			return nil, err
 		}
 		bs.DPS = t
 		bs.Mode = "mock"
 		bs.ownDPS = srv
-		logf("mock DPS at %s (id scope %s)", srv.URL(), srv.IDScope())
+		logf("mock DPS listening on %s, boards connect to %s (id scope %s)", srv.Addr(), mockEndpoint(t), srv.IDScope())
 	}
 
 	bs.Boards = make([]*BenchMember, len(bench.Boards))
