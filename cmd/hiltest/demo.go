@@ -176,7 +176,7 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 		return usageErr(fmt.Errorf("demo: no case matches --only %q", f.only))
 	}
 	prog := harness.NewProgress(stderr, harness.IsTerminal(stderr), n*len(bench.Boards))
-	linkDir, err := os.MkdirTemp("", "hiltest-demo-")
+	linkDir, err := makeLinkDir("hiltest-demo-")
 	if err != nil {
 		return failErr(err)
 	}

@@ -142,8 +142,13 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	defer cancel()
 	stderr := cmd.ErrOrStderr()
 	prog := harness.NewProgress(stderr, harness.IsTerminal(stderr), n*len(bench.Boards))
+	linkDir, err := makeLinkDir("hiltest-run-")
+	if err != nil {
+		return failErr(err)
+	}
+	defer os.RemoveAll(linkDir)
 	bs, err := harness.OpenBench(ctx, bench, harness.BenchOptions{
-		Flash: f.flash, ShowSecrets: f.showSecrets, SimBaud: f.simBaud,
+		Flash: f.flash, ShowSecrets: f.showSecrets, SimBaud: f.simBaud, LinkDir: linkDir,
 		Logf: func(format string, args ...any) { prog.Note(format, args...) },
 	})
 	if err != nil {
@@ -165,6 +170,19 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 		return failErr(err)
 	}
 	return gate(out, rep, base, f.gate)
+}
+
+// makeLinkDir makes the one directory a run's simulated boards share for
+// their port symlinks and control sockets, in os.TempDir() (unix socket
+// paths must stay short, which a deep output directory might not). The
+// caller removes it when the run ends; a run killed with SIGKILL leaves
+// this one directory behind.
+func makeLinkDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", fmt.Errorf("directory for simulated boards' ports: %w", err)
+	}
+	return dir, nil
 }
 
 func printReportPaths(w io.Writer, dir string) {

@@ -176,7 +176,9 @@ func TestRunKilledLeavesValidJSONL(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChild$")
 	enc, err := json.Marshal(args)
 	require.NoError(t, err)
-	cmd.Env = append(os.Environ(), "HILTEST_CLI_ARGS="+string(enc))
+	tmp := filepath.Join(dir, "tmp")
+	require.NoError(t, os.Mkdir(tmp, 0o755))
+	cmd.Env = append(os.Environ(), "HILTEST_CLI_ARGS="+string(enc), "TMPDIR="+tmp)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
@@ -238,6 +240,52 @@ func TestRunKilledLeavesValidJSONL(t *testing.T) {
 	assert.Positive(t, passed, "no case passed; stderr: %s", stderr.String())
 	_, err = os.Stat(filepath.Join(out, harness.ReportFile))
 	assert.True(t, os.IsNotExist(err), "the final report is written only at the end")
+	// The boards of a run share one directory for their ports: killed, the
+	// run leaves that one behind, not one per board.
+	left := tempLeftovers(t, tmp)
+	assert.LessOrEqual(t, len(left), 1, "left in TMPDIR: %q", left)
+}
+
+// tempLeftovers lists what hiltest left in dir (its TMPDIR).
+func tempLeftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "hiltest-*"))
+	require.NoError(t, err)
+	return m
+}
+
+// TestRunLeavesNoTempDirs runs run and demo with TMPDIR pointing at an
+// empty directory and checks it is empty again afterwards: the simulated
+// boards' port symlinks and control sockets are cleaned up.
+func TestRunLeavesNoTempDirs(t *testing.T) {
+	dir := t.TempDir()
+	bench := writeBench(t, dir, [][2]string{{"sim-1", ""}, {"sim-2", ""}}, "")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"run", []string{"run", "--bench", bench, "--only", "proto/ping"}},
+		{"demo", []string{"demo", "--boards", "1", "--no-faults", "--only", "proto/ping"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := filepath.Join(dir, "tmp-"+tt.name)
+			require.NoError(t, os.Mkdir(tmp, 0o755))
+			t.Setenv("TMPDIR", tmp)
+			out := filepath.Join(dir, "out-"+tt.name)
+			var stdout, stderr bytes.Buffer
+			code := run(append(tt.args, "--out", out), &stdout, &stderr)
+			// demo exits 1 here: with only the PING cases, its seeded bugs go uncaught.
+			require.Contains(t, []int{0, 1}, code, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+			rep, err := harness.ReadReport(filepath.Join(out, harness.ReportFile))
+			require.NoError(t, err)
+			require.NotEmpty(t, rep.Boards)
+			for _, b := range rep.Boards {
+				assert.Empty(t, b.SetupError, "board %s", b.Name)
+			}
+			assert.Empty(t, tempLeftovers(t, tmp))
+		})
+	}
 }
 
 func TestRunCasesDir(t *testing.T) {
