@@ -354,3 +354,62 @@ func TestReferenceClientPolling(t *testing.T) {
 		t.Errorf("captured %d requests; second %s %s", len(reqs), reqs[1].Method, reqs[1].RequestURI)
 	}
 }
+
+// TestOperationsOfOneID registers one id more often than the mock remembers
+// operations before polling any: the latest maxOpsPerDevice operations are
+// all answered, the older ones are unknown (404).
+func TestOperationsOfOneID(t *testing.T) {
+	s := NewTestServer(t, Options{Now: newClock().Now})
+	tok := sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey}).Token
+	c := dialRaw(t, s)
+	put := registerBytes(t, s, DemoDevice1, tok)
+	const extra = 2
+	ops := make([]string, 0, maxOpsPerDevice+extra)
+	for range maxOpsPerDevice + extra {
+		r := c.do(put)
+		op, _ := r.JSON["operationId"].(string)
+		if r.Status != http.StatusAccepted || op == "" {
+			t.Fatalf("register %d: status %d, body %s", len(ops), r.Status, r.Body)
+		}
+		ops = append(ops, op)
+	}
+	tests := []struct {
+		name string
+		i    int
+		want int
+	}{
+		{"oldest", 0, http.StatusNotFound},
+		{"last forgotten", extra - 1, http.StatusNotFound},
+		{"oldest remembered", extra, http.StatusOK},
+		{"middle", extra + maxOpsPerDevice/2, http.StatusOK},
+		{"latest", len(ops) - 1, http.StatusOK},
+	}
+	for _, tt := range tests {
+		if r := c.do(operationBytes(t, s, DemoDevice1, ops[tt.i], tok)); r.Status != tt.want {
+			t.Errorf("%s: poll of operation %d: status %d, want %d (%s)", tt.name, tt.i, r.Status, tt.want, r.Body)
+		}
+	}
+}
+
+// TestSharedIDBench registers one individual enrollment from 64 boards
+// before any polls: every board's operation is still known.
+func TestSharedIDBench(t *testing.T) {
+	s := NewTestServer(t, Options{Now: newClock().Now})
+	tok := sas(t, reference.SASParams{RegistrationID: DemoDevice2, Key: DemoDevice2PrimaryKey}).Token
+	c := dialRaw(t, s)
+	put := registerBytes(t, s, DemoDevice2, tok)
+	var ops []string
+	for range 64 {
+		r := c.do(put)
+		op, _ := r.JSON["operationId"].(string)
+		if r.Status != http.StatusAccepted || op == "" {
+			t.Fatalf("register %d: status %d, body %s", len(ops), r.Status, r.Body)
+		}
+		ops = append(ops, op)
+	}
+	for i, op := range ops {
+		if r := c.do(operationBytes(t, s, DemoDevice2, op, tok)); r.Status != http.StatusOK {
+			t.Errorf("board %d: poll: status %d (%s)", i, r.Status, r.Body)
+		}
+	}
+}

@@ -171,8 +171,13 @@ type device struct {
 	lastDone *registrationState
 }
 
-// maxOpsPerDevice bounds the operations remembered per device.
-const maxOpsPerDevice = 16
+// maxOpsPerDevice bounds the operations remembered per device (the oldest
+// is forgotten first, and polling it answers 404). Boards on one bench that
+// share an individual enrollment register its id at the same time, each
+// polling its own operation afterwards: the bound must exceed the number of
+// such registrations in flight, or a board's operation is forgotten before
+// its first poll.
+const maxOpsPerDevice = 256
 
 type operation struct {
 	id         string
