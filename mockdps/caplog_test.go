@@ -1,6 +1,7 @@
 package mockdps
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"strings"
@@ -263,4 +264,46 @@ func BenchmarkRequestsFor(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestKeptBody checks a captured body is the raw request's tail when the
+// raw bytes end with it, and otherwise a copy that does not hold on to the
+// buffer it was read into.
+func TestKeptBody(t *testing.T) {
+	head := "PUT /s/registrations/d/register HTTP/1.1\r\nContent-Length: 20\r\n\r\n"
+	body := `{"registrationId":"d"}`
+	chunked := "PUT /s/registrations/d/register HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n16\r\n" + body + "\r\n0\r\n\r\n"
+	readBuf := func(s string) []byte { return append(make([]byte, 0, 512), s...) } // as io.ReadAll leaves it
+	tests := []struct {
+		name      string
+		raw, body []byte
+		aliasRaw  bool
+	}{
+		{"no body", []byte(head), nil, false},
+		{"empty body", []byte(head), readBuf(""), false},
+		{"content-length body", []byte(head + body), readBuf(body), true},
+		{"chunked body", []byte(chunked), readBuf(body), false},
+		{"truncated raw", []byte(head + body[:5]), readBuf(body), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := keptBody(tt.raw, tt.body)
+			if !bytes.Equal(got, tt.body) || (got == nil) != (tt.body == nil) {
+				t.Fatalf("keptBody = %q, want %q", got, tt.body)
+			}
+			if len(got) == 0 {
+				return
+			}
+			if cap(tt.body) > len(tt.body) && &got[:cap(got)][cap(got)-1] == &tt.body[:cap(tt.body)][cap(tt.body)-1] {
+				t.Error("the kept body is the read buffer")
+			}
+			inRaw := &got[0] == &tt.raw[len(tt.raw)-len(got)]
+			if inRaw != tt.aliasRaw || (inRaw && cap(got) != len(got)) {
+				t.Errorf("kept in raw: %v (cap %d), want %v", inRaw, cap(got), tt.aliasRaw)
+			}
+			if cap(got) >= 512 {
+				t.Errorf("kept body has capacity %d", cap(got))
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package mockdps
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -411,6 +412,7 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 	}
 	if rc := connFrom(r.Context()); rc != nil {
 		req.Raw = rc.take()
+		req.Body = keptBody(req.Raw, req.Body)
 		if rc.tls != nil {
 			cs := rc.tls.ConnectionState()
 			req.TLSVersion, req.SNI = tlsVersionName(cs.Version), cs.ServerName
@@ -428,6 +430,22 @@ func (s *Server) capture1(ex *exchange, dropped bool) {
 		req.parsed = true
 	}
 	s.record(req)
+}
+
+// keptBody returns the body to keep with a captured request: the tail of
+// raw when raw ends with it (a Content-Length body, read whole), else a
+// copy of its length. The body as read sits in a buffer of at least 512
+// bytes (io.ReadAll); the capture keeps thousands of requests.
+func keptBody(raw, body []byte) []byte {
+	switch {
+	case body == nil:
+		return nil
+	case len(body) == 0:
+		return []byte{}
+	case bytes.HasSuffix(raw, body):
+		return raw[len(raw)-len(body) : len(raw) : len(raw)]
+	}
+	return bytes.Clone(body)
 }
 
 // retryAfterOf returns the delay-seconds of the Retry-After header the
