@@ -135,14 +135,27 @@ type Session struct {
 	lost       error // set when the board is lost for good
 	seq        uint16
 
-	events    chan event // what the reader hands to the current operation
-	open      func(ctx context.Context, path string, baud int) (serial.Port, error)
-	life      context.Context // cancelled by Close; bounds re-opens
-	endLife   context.CancelFunc
-	closing   chan struct{}
-	done      chan struct{} // closed when the reader goroutine exits
-	closeOnce sync.Once
-	closeErr  error
+	events chan event // what the reader hands to the current operation
+	// Reading (see readOnce): rdTok holds the read token while nobody
+	// reads; rdHandoff passes it with a read error (rdErr) from a caller to
+	// the reader goroutine. The rd* fields belong to the token's holder.
+	rdTok       chan struct{}
+	rdHandoff   chan struct{}
+	rd          *protocol.Reader
+	rdPort      serial.Port
+	rdSeen      protocol.ReaderStats // the last rd.Stats() copied to rdCur
+	rdErr       error
+	rdCaller    bool         // the holder is a request's caller
+	inAttempt   atomic.Bool  // a request is in flight
+	lastAttempt atomic.Int64 // when the last request ended (ns since born)
+	born        time.Time    // when the session was made (a monotonic clock)
+	open        func(ctx context.Context, path string, baud int) (serial.Port, error)
+	life        context.Context // cancelled by Close; bounds re-opens
+	endLife     context.CancelFunc
+	closing     chan struct{}
+	done        chan struct{} // closed when the reader goroutine exits
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ Board = (*Session)(nil)
@@ -202,7 +215,9 @@ func Open(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		cfg.Profile.Reset = boards.ResetNone
 	}
 	s := &Session{cfg: cfg, retries: cfg.Retries, txMax: cfg.MaxFrame, open: OpenPortContext,
-		events: make(chan event, 64), closing: make(chan struct{}), done: make(chan struct{})}
+		events: make(chan event, 64), closing: make(chan struct{}), done: make(chan struct{}),
+		rdTok: make(chan struct{}, 1), rdHandoff: make(chan struct{}, 1), born: time.Now()}
+	s.lastAttempt.Store(-int64(readerGrace))
 	if cfg.OpenPort != nil {
 		s.open = func(_ context.Context, path string, baud int) (serial.Port, error) { return cfg.OpenPort(path, baud) }
 	}
@@ -345,33 +360,129 @@ func (s *Session) openPort(ctx context.Context) (serial.Port, string, error) {
 	return p, path, nil
 }
 
-// ---- reader goroutine ----
+// ---- reading ----
 
-// readLoop owns all reads from the port. It hands frames to the waiting
-// operation, keeps device output, and re-opens a vanished port. It exits on
-// Close or when the board is lost.
+// The port is read by whoever holds the read token (Session.rdTok): the
+// reader goroutine while the session is idle, and the caller of a request
+// while it waits for the answer. A caller that reads the answer itself
+// wakes no other goroutine, as a bare write/read loop does; the reader
+// goroutine stays away from the port while a request is in flight and for
+// readerGrace after one, so that back-to-back requests keep reading on
+// their callers' goroutines. Whatever is read is dispatched the same way by
+// either. A read error other than a timeout is always handled by the reader
+// goroutine (re-open, loss), to which a caller hands the token with it.
+
+// readerGrace is how long after a request the reader goroutine leaves the
+// port to the next request's caller. Device output arriving meanwhile waits
+// in the port's buffer.
+const readerGrace = 2 * time.Millisecond
+
+// callerReads reports whether a request's caller is reading the port now or
+// may do so soon, so the reader goroutine should leave it alone.
+func (s *Session) callerReads() bool {
+	return s.inAttempt.Load() || time.Since(s.born)-time.Duration(s.lastAttempt.Load()) < readerGrace
+}
+
+// setReader starts reading port with a new protocol.Reader; the read token
+// must be held.
+func (s *Session) setReader(port serial.Port) {
+	s.rdPort = port
+	s.rd = protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
+	s.rdSeen = protocol.ReaderStats{}
+}
+
+// readOnce reads and dispatches one item; the read token must be held. It
+// returns the error of the read that is neither nil nor a timeout.
+func (s *Session) readOnce() error {
+	it, err := s.rd.Next()
+	st := s.rd.Stats()
+	st.Frames = 0 // not reported: a valid frame needs no update
+	if st != s.rdSeen {
+		s.rdSeen = st
+		s.mu.Lock()
+		s.rdCur = st
+		s.mu.Unlock()
+	}
+	if err == nil {
+		s.dispatch(it)
+		return nil
+	}
+	if isTimeout(err) {
+		if b := s.rd.FlushLog(); b != nil {
+			s.addOutput(string(b))
+		}
+		return nil
+	}
+	return err
+}
+
+// callerRead reads one item on a request's caller's goroutine, which has
+// just taken the read token. A read error goes to the reader goroutine with
+// the token, and the caller stops reading for this attempt (*handed).
+func (s *Session) callerRead(handed *bool) {
+	s.rdCaller = true
+	err := s.readOnce()
+	s.rdCaller = false
+	if err != nil {
+		s.rdErr = err
+		*handed = true
+		s.rdHandoff <- struct{}{}
+		return
+	}
+	s.rdTok <- struct{}{}
+}
+
+// readLoop is the reader goroutine. While it holds the read token it hands
+// frames to the waiting operation, keeps device output, and re-opens a
+// vanished port. It exits on Close or when the board is lost, keeping the
+// token so that nobody reads any more.
 func (s *Session) readLoop(port serial.Port) {
 	defer close(s.done)
-	rd := protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
-	var seen protocol.ReaderStats // the last rd.Stats() copied to rdCur
-	for {
-		it, err := rd.Next()
-		st := rd.Stats()
-		st.Frames = 0 // not reported: a valid frame needs no update
-		if st != seen {
-			seen = st
-			s.mu.Lock()
-			s.rdCur = st
-			s.mu.Unlock()
+	s.setReader(port) // the goroutine starts out with the token
+	var idle *time.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	for own := true; ; {
+		if !own {
+			if s.callerReads() {
+				if idle == nil {
+					idle = time.NewTimer(readerGrace)
+				} else {
+					idle.Reset(readerGrace)
+				}
+				select {
+				case <-s.closing:
+					return
+				case <-s.rdHandoff:
+					own = true
+				case <-idle.C:
+					continue
+				}
+			} else {
+				select {
+				case <-s.closing:
+					return
+				case <-s.rdHandoff:
+				case <-s.rdTok:
+				}
+				own = true
+			}
+		}
+		var err error
+		if s.rdErr != nil {
+			err, s.rdErr = s.rdErr, nil
+		} else if s.callerReads() {
+			// A request started: leave the port to its caller.
+			s.rdTok <- struct{}{}
+			own = false
+			continue
+		} else {
+			err = s.readOnce()
 		}
 		if err == nil {
-			s.dispatch(it)
-			continue
-		}
-		if isTimeout(err) {
-			if b := rd.FlushLog(); b != nil {
-				s.addOutput(string(b))
-			}
 			if s.isClosing() {
 				return
 			}
@@ -383,13 +494,12 @@ func (s *Session) readLoop(port serial.Port) {
 		if !IsPortGone(err) {
 			s.logf("read %s: %v", s.Path(), err)
 		}
-		np := s.reconnect(port, err)
+		np := s.reconnect(s.rdPort, err)
 		if np == nil {
 			return
 		}
-		port = np
 		s.mu.Lock()
-		st = rd.Stats()
+		st := s.rd.Stats()
 		s.rdPrev.BadCRC += st.BadCRC
 		s.rdPrev.BadFrame += st.BadFrame
 		s.rdPrev.TooLong += st.TooLong
@@ -397,12 +507,11 @@ func (s *Session) readLoop(port serial.Port) {
 		s.rdPrev.LogLines += st.LogLines
 		s.rdCur = protocol.ReaderStats{}
 		s.mu.Unlock()
-		rd = protocol.NewReader(countingReader{port, s}, s.cfg.MaxFrame)
-		seen = protocol.ReaderStats{}
+		s.setReader(np)
 	}
 }
 
-// countingReader counts the bytes the reader goroutine reads.
+// countingReader counts the bytes read from the port.
 type countingReader struct {
 	r io.Reader
 	s *Session
@@ -563,9 +672,11 @@ func (s *Session) dispatchFrame(f *protocol.Frame) {
 	case f.Kind.IsResponse() && w != nil && int(f.Seq) == seq && seq > 0:
 		s.mu.Unlock()
 		s.send(w, event{frame: f})
-		// Let the waiting caller run now on this P rather than after this
-		// goroutine's next blocking read gives the P up.
-		runtime.Gosched()
+		if !s.rdCaller {
+			// Let the waiting caller run now on this P rather than after
+			// this goroutine's next blocking read gives the P up.
+			runtime.Gosched()
+		}
 		return
 	case f.Kind == protocol.KindError && f.Seq == 0 && f.Verb == protocol.VerbFrame && w != nil && seq > 0:
 		// The board could not read our request's seq: it was garbled on
@@ -822,6 +933,11 @@ func (s *Session) roundTrip(ctx context.Context, w *waiter, verb string, args []
 // attempt sends the request once and waits for its answer. retry reports
 // whether resending may help.
 func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []protocol.Arg, timeout time.Duration) (f *protocol.Frame, err error, retry bool) {
+	s.inAttempt.Store(true)
+	defer func() {
+		s.lastAttempt.Store(int64(time.Since(s.born)))
+		s.inAttempt.Store(false)
+	}()
 	seq := s.nextSeq(w)
 	req := protocol.NewRequest(seq, verb, args...)
 	if err := s.write(req); err != nil {
@@ -839,22 +955,37 @@ func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []pr
 	}
 	timer := s.deadline(timeout)
 	defer timer.Stop()
+	handed := false // a read error went to the reader goroutine
 	for {
+		var ev event
 		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("seq %d: %w", seq, ctx.Err()), false
-		case <-s.closing:
-			return nil, ErrClosed, false
-		case <-timer.C:
-			s.mu.Lock()
-			s.stats.Timeouts++
-			lost := s.lost
-			s.mu.Unlock()
-			if lost != nil {
-				return nil, lost, false
+		case ev = <-w.ch: // what was already dispatched comes first
+		default:
+			tok := s.rdTok
+			if handed {
+				tok = nil
 			}
-			return nil, fmt.Errorf("seq %d: no answer within %v: %w", seq, timeout, ErrTimeout), true
-		case ev := <-w.ch:
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("seq %d: %w", seq, ctx.Err()), false
+			case <-s.closing:
+				return nil, ErrClosed, false
+			case <-timer.C:
+				s.mu.Lock()
+				s.stats.Timeouts++
+				lost := s.lost
+				s.mu.Unlock()
+				if lost != nil {
+					return nil, lost, false
+				}
+				return nil, fmt.Errorf("seq %d: no answer within %v: %w", seq, timeout, ErrTimeout), true
+			case ev = <-w.ch:
+			case <-tok:
+				s.callerRead(&handed)
+				continue
+			}
+		}
+		{
 			switch {
 			case ev.state == portDown:
 				timer.Stop()
