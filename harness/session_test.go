@@ -656,3 +656,34 @@ func TestUSBJTAGResetReenumerates(t *testing.T) {
 		})
 	}
 }
+
+// Requests read their answers on the caller's goroutine; between requests
+// the reader goroutine reads again, so device output and a reboot that come
+// while no request is in flight are seen without another request.
+func TestOutputBetweenRequests(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newPeer(t)
+	defer p.close()
+	s := openPeer(t, p, boards.ResetNone)
+	defer s.Close()
+	for i := 0; i < 20; i++ {
+		_, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "x"))
+		require.NoError(t, err)
+	}
+	s.TakeOutput()
+	p.write([]byte("I (99) app: idle line\r\n"))
+	var out strings.Builder
+	require.Eventually(t, func() bool {
+		out.WriteString(outputText(s.TakeOutput()))
+		return strings.Contains(out.String(), "idle line")
+	}, 5*time.Second, 10*time.Millisecond)
+
+	resets := s.Stats().Resets
+	p.boot("watchdog")
+	require.Eventually(t, func() bool { return s.Stats().Resets == resets+1 }, 5*time.Second, 10*time.Millisecond)
+	_, err := s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardReset)
+	assert.Contains(t, err.Error(), "reason=watchdog")
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err)
+}
