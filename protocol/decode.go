@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"strings"
 )
 
 func unhex(c byte) (byte, bool) {
@@ -149,9 +150,10 @@ func verbOf(b []byte) string {
 // Decode parses one frame. line starts with the marker; a trailing LF or CR LF
 // is allowed. Errors are *FrameError with CodeBadCRC or CodeBadFrame.
 //
-// A decoded frame takes few allocations: its keys share one string and its
-// values one byte array (each value's capacity ends at its length, so
-// appending to one never overwrites another).
+// A decoded frame takes four allocations: the Frame, its Args, one string
+// holding every key and one byte array holding every value (each value's
+// capacity ends at its length, so appending to one never overwrites
+// another).
 func Decode(line []byte) (*Frame, error) {
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	line = bytes.TrimSuffix(line, []byte{'\r'})
@@ -206,10 +208,32 @@ func Decode(line []byte) (*Frame, error) {
 	if !more {
 		return f, nil
 	}
-	f.Args = make([]Arg, 0, bytes.Count(rest, []byte{' '})+1)
-	keys := string(rest) // every key is a substring of this one string
-	values := make([]byte, 0, len(rest))
-	off := 0 // of the current token in rest (and keys)
+	// Size the arguments, their keys (to be one string) and the room their
+	// values need (a value decodes to at most its encoded length), then
+	// copy the keys.
+	nargs, keyLen, room := 0, 0, 0
+	for r, m := rest, true; m; {
+		var t []byte
+		t, r, m = cutSpace(r)
+		nargs++
+		if eq := bytes.IndexByte(t, '='); eq >= 0 {
+			keyLen += eq
+			room += len(t) - eq - 1
+		}
+	}
+	var kb strings.Builder
+	kb.Grow(keyLen)
+	for r, m := rest, true; m; {
+		var t []byte
+		t, r, m = cutSpace(r)
+		if eq := bytes.IndexByte(t, '='); eq >= 0 {
+			kb.Write(t[:eq])
+		}
+	}
+	keys := kb.String()
+	f.Args = make([]Arg, 0, nargs)
+	values := make([]byte, 0, room)
+	off := 0 // of the current key in keys
 	for more {
 		var t []byte
 		t, rest, more = cutSpace(rest)
@@ -218,6 +242,7 @@ func Decode(line []byte) (*Frame, error) {
 			return nil, frameErr(CodeBadFrame, seq, line, "argument %q has no '='", t)
 		}
 		key := keys[off : off+eq]
+		off += eq
 		if !validKey(key) {
 			return nil, frameErr(CodeBadFrame, seq, line, "bad argument key %q", t[:eq])
 		}
@@ -231,7 +256,6 @@ func Decode(line []byte) (*Frame, error) {
 			return nil, frameErr(CodeBadFrame, seq, line, "argument %q: %v", key, err)
 		}
 		f.Args = append(f.Args, Arg{Key: key, Value: values[start:len(values):len(values)]})
-		off += len(t) + 1
 	}
 	return f, nil
 }
