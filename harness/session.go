@@ -370,7 +370,9 @@ func (s *Session) openPort(ctx context.Context) (serial.Port, string, error) {
 // readerGrace after one, so that back-to-back requests keep reading on
 // their callers' goroutines. Whatever is read is dispatched the same way by
 // either. A read error other than a timeout is always handled by the reader
-// goroutine (re-open, loss), to which a caller hands the token with it.
+// goroutine (re-open, loss), to which a caller hands the token with it. A
+// caller in a read notices its context's end or its deadline when the read
+// returns, at the latest after the port's read timeout (DefaultReadTimeout).
 
 // readerGrace is how long after a request the reader goroutine leaves the
 // port to the next request's caller. Device output arriving meanwhile waits
