@@ -199,7 +199,8 @@ func (w *worker) dial(ctx context.Context) (*dpsConn, error) {
 	addr := net.JoinHostPort(w.s.dpsHost, strconv.Itoa(w.s.dpsPort))
 	d := &tls.Dialer{
 		NetDialer: &net.Dialer{Timeout: 10 * time.Second},
-		Config:    &tls.Config{RootCAs: w.s.roots, ServerName: w.s.dpsHost, MinVersion: tls.VersionTLS12},
+		Config: &tls.Config{RootCAs: w.s.roots, ServerName: w.s.dpsHost, MinVersion: tls.VersionTLS12,
+			ClientSessionCache: w.s.tlsCache},
 	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"time"
@@ -25,6 +26,9 @@ type session struct {
 	apiVersion string
 	roots      *x509.CertPool
 	certs      int
+	// tlsCache keeps TLS sessions for resumption across DPS.REGISTER calls
+	// until the next boot, as an mbedTLS client with session tickets does.
+	tlsCache tls.ClientSessionCache
 }
 
 func newSession(b *Board, gen uint64) *session {
@@ -36,6 +40,7 @@ func newSession(b *Board, gen uint64) *session {
 		dpsHost:    defaultDPSHost,
 		dpsPort:    443,
 		apiVersion: defaultAPIVersion,
+		tlsCache:   tls.NewLRUClientSessionCache(4),
 	}
 }
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/tls"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -445,6 +446,7 @@ func (w *worker) tlsCA(a *args) ([]protocol.Arg, error) {
 		return nil, badArg("pem", "no PEM certificate found")
 	}
 	w.s.roots, w.s.certs = pool, n
+	w.s.tlsCache = tls.NewLRUClientSessionCache(4) // sessions made under the old anchor are not resumed
 	w.log('I', "tls", "%d trust anchor(s) loaded", n)
 	return []protocol.Arg{protocol.Int("certs", int64(n))}, nil
 }
