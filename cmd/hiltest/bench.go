@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
@@ -65,7 +66,7 @@ func newBenchCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.pings, "pings", 2000, "PING round trips per measurement")
+	fl.IntVar(&f.pings, "pings", 10000, "PING round trips per measurement")
 	fl.StringVar(&f.payload, "payload", "hello board", "PING payload")
 	fl.IntVar(&f.boards, "boards", 32, "boards of the scaling measurement")
 	fl.IntVar(&f.baud, "baud", 115200, "simulated baud rate of the wire and scale measurements")
@@ -135,6 +136,10 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		default:
 			return usageErr(fmt.Errorf("bench: --skip: unknown measurement %q (ping, wire, scale)", s))
 		}
+	}
+	if f.memprof != "" {
+		// main turns heap sampling off; a heap profile needs it back on.
+		runtime.MemProfileRate = defaultMemProfileRate
 	}
 	ctx, cancel := signalContext(cmd)
 	defer cancel()
