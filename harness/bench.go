@@ -343,15 +343,19 @@ func (m *BenchMember) bringUp(ctx context.Context, bench *boards.Bench, dps DPST
 			return fmt.Errorf("flash failed: %w", err)
 		}
 	}
+	baud := d.Baud
 	if d.Sim != nil {
 		p, err := m.startSim(ctx, opts)
 		if err != nil {
 			return err
 		}
 		port = p
+		if opts.SimBaud > 0 {
+			baud = opts.SimBaud // the simulated line's speed sets the session's timeouts
+		}
 	}
 	m.Port = port
-	cfg := SessionConfig{Name: d.Name, Port: port, USB: d.USB, Profile: profile, Baud: d.Baud}
+	cfg := SessionConfig{Name: d.Name, Port: port, USB: d.USB, Profile: profile, Baud: baud}
 	if m.Flash != nil {
 		// The board was just flashed and reset; USB-Serial-JTAG boards
 		// re-enumerate: give the port time to come back.

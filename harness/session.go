@@ -898,13 +898,25 @@ func (s *Session) timeoutFor(verb string, args []protocol.Arg) (time.Duration, b
 	case protocol.VerbNetWiFi:
 		def = 20
 	default:
-		return s.cfg.CommandTimeout, true
+		// The request and the longest answer must also fit through the
+		// line: a full frame takes 0.36 s at 115200 baud and 4.3 s at 9600.
+		req := protocol.EncodedFrameLen(&protocol.Frame{Kind: protocol.KindRequest, Seq: 65535, Verb: verb, Args: args})
+		return s.cfg.CommandTimeout + lineTime(req+s.cfg.MaxFrame, s.cfg.Baud), true
 	}
 	f := protocol.Frame{Args: args}
 	if n, err := f.Int("timeout"); err == nil && n > 0 {
 		def = n
 	}
 	return time.Duration(def)*time.Second + longVerbSlack, false
+}
+
+// lineTime is how long n bytes take on a serial line at baud (8N1: ten
+// bits a byte); 0 when the baud rate is unknown.
+func lineTime(n, baud int) time.Duration {
+	if baud <= 0 {
+		return 0
+	}
+	return time.Duration(n) * 10 * time.Second / time.Duration(baud)
 }
 
 // roundTrip sends a request, resending it with a new seq after a bad CRC,
