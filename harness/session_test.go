@@ -407,7 +407,8 @@ func TestProgressAndLongVerb(t *testing.T) {
 	d, _ = s.timeoutFor(protocol.VerbDPSRegister, nil)
 	assert.Equal(t, 65*time.Second, d)
 	d, retry = s.timeoutFor(protocol.VerbPing, nil)
-	assert.Equal(t, 2*time.Second, d)
+	req := protocol.EncodedFrameLen(protocol.NewRequest(65535, protocol.VerbPing))
+	assert.Equal(t, 2*time.Second+lineTime(req+s.cfg.MaxFrame, s.cfg.Baud), d)
 	assert.True(t, retry)
 }
 
