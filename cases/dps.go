@@ -427,12 +427,13 @@ func checkRegistrationState(t *harness.T, r *registerResult) {
 		t.Error(fmt.Errorf("reference: %w", err))
 		return
 	}
-	c, err := reference.NewClient(reference.ClientOptions{Endpoint: m.Host(), APIVersion: r.Config.APIVersion, RootCAs: m.CertPool()})
+	// One keep-alive client per mock: a new client per lookup costs a full
+	// TLS handshake each time.
+	c, err := reference.NewClient(reference.ClientOptions{Endpoint: m.Host(), APIVersion: r.Config.APIVersion, HTTPClient: m.SharedClient()})
 	if err != nil {
 		t.Error(fmt.Errorf("reference client: %w", err))
 		return
 	}
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, _, err := c.RegistrationStatus(ctx, reference.RegisterParams{IDScope: idScope(t), RegistrationID: r.Registration.RegID, Key: key})

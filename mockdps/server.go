@@ -112,6 +112,9 @@ type Server struct {
 	serveErr  error
 	closeOnce sync.Once
 	closeErr  error
+
+	sharedMu     sync.Mutex
+	sharedClient *http.Client
 }
 
 // Start starts a mock DPS and returns once it accepts connections.
@@ -292,6 +295,32 @@ func (s *Server) Client() *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
+// SharedClient returns one HTTP/1.1 client per server that trusts the
+// mock's CA, keeps its connections alive and resumes TLS sessions, so that
+// callers making many short requests (e.g. a status lookup after each
+// registration) do not pay a TLS handshake each. Compression is disabled
+// (no Accept-Encoding header is added). Close releases its idle
+// connections; do not call CloseIdleConnections on it between requests.
+func (s *Server) SharedClient() *http.Client {
+	s.sharedMu.Lock()
+	defer s.sharedMu.Unlock()
+	if s.sharedClient == nil {
+		tr := &http.Transport{
+			ForceAttemptHTTP2:   false,
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     30 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+		}
+		if s.pool != nil {
+			tr.TLSClientConfig = &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12,
+				ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		}
+		s.sharedClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	return s.sharedClient
+}
+
 // Requests returns the captured requests, oldest first, exactly as received
 // (signatures not redacted; use Request.Redacted to print one). The
 // requests share their Header, Body and Raw with the capture: do not
@@ -355,6 +384,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // capture file. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.sharedMu.Lock()
+		if s.sharedClient != nil {
+			s.sharedClient.CloseIdleConnections()
+		}
+		s.sharedMu.Unlock()
 		err := s.srv.Close()
 		<-s.serveDone
 		s.captureMu.Lock()
