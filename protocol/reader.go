@@ -48,13 +48,21 @@ type Reader struct {
 	stats   ReaderStats
 }
 
+// Reader buffer sizes: the starting capacity, and the least free space a
+// read is given (the buffer grows when less is left).
+const (
+	readerInitBuf = 1024
+	readerMinRead = 256
+)
+
 // NewReader returns a Reader over r that accepts frames of at most max bytes
 // (max <= 0 means DefaultMaxFrame).
 func NewReader(r io.Reader, max int) *Reader {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
-	return &Reader{r: r, max: max, buf: make([]byte, 0, 8192)}
+	// A small start: most links carry short lines; the buffer grows on demand.
+	return &Reader{r: r, max: max, buf: make([]byte, 0, readerInitBuf)}
 }
 
 // SetMax changes the maximum frame length.
@@ -108,8 +116,10 @@ func (r *Reader) Next() (Item, error) {
 			r.buf = r.buf[:n]
 			r.off = 0
 		}
-		if cap(r.buf)-len(r.buf) < 1024 {
-			r.buf = append(r.buf, make([]byte, 4096)...)[:len(r.buf)]
+		if cap(r.buf)-len(r.buf) < readerMinRead {
+			// Double (a long line grows in few steps, a short-line link
+			// stays at its starting size).
+			r.buf = append(r.buf, make([]byte, max(len(r.buf), readerInitBuf))...)[:len(r.buf)]
 		}
 		n, err := r.r.Read(r.buf[len(r.buf):cap(r.buf)])
 		if n > 0 {
