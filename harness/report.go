@@ -391,19 +391,51 @@ func (r Redactor) Text(s string) string {
 	if r.Show || s == "" {
 		return s
 	}
-	s = kvRe.ReplaceAllStringFunc(s, func(m string) string {
-		i := strings.IndexByte(m, '=')
-		key, val := m[:i], m[i+1:]
-		base := key
-		if strings.HasSuffix(base, ".blob") {
-			return m
-		}
-		if protocol.IsSecret(base) || base == "sig" || base == "group_key" || base == "device_key" || base == "primary_key" || base == "secondary_key" {
-			return key + "=" + reference.Redact(val)
-		}
+	// The regexps copy the whole text even when nothing is replaced; most
+	// text has no secret, so look for a candidate first and hand back s
+	// itself (not a copy) when nothing changed.
+	out := s
+	if strings.IndexByte(out, '=') >= 0 {
+		out = kvRe.ReplaceAllStringFunc(out, redactKV)
+	}
+	if hasB64Run(out, 43) {
+		out = b64Re.ReplaceAllStringFunc(out, reference.Redact)
+	}
+	if out == s {
+		return s
+	}
+	return out
+}
+
+// redactKV redacts the value of one key=value match when the key is secret.
+func redactKV(m string) string {
+	i := strings.IndexByte(m, '=')
+	key, val := m[:i], m[i+1:]
+	if strings.HasSuffix(key, ".blob") {
 		return m
-	})
-	return b64Re.ReplaceAllStringFunc(s, reference.Redact)
+	}
+	if protocol.IsSecret(key) || key == "sig" || key == "group_key" || key == "device_key" || key == "primary_key" || key == "secondary_key" {
+		return key + "=" + reference.Redact(val)
+	}
+	return m
+}
+
+// hasB64Run reports whether s holds n or more base64 alphabet characters
+// ([A-Za-z0-9+/]) in a row: a cheap filter for b64Re.
+func hasB64Run(s string, n int) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' {
+			run++
+			if run >= n {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
 }
 
 // Output redacts the value of output key: a token's signature, a request's

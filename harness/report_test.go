@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/assert"
@@ -309,5 +310,43 @@ func TestRedactorOutput(t *testing.T) {
 			}
 			assert.Equal(t, tt.value, Redactor{Show: true}.Output(tt.key, tt.value))
 		})
+	}
+}
+
+func TestRedactorTextKeepsUnchangedText(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{name: "plain log line", in: "I (123) wifi: connected to bench-ap"},
+		{name: "non-secret args", in: "@@HIL RSP 3 OK reg_id=dev-1 status=assigned"},
+		{name: "short base64", in: "data=aGVsbG8="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := strings.Clone(tt.in)
+			got := Redactor{}.Text(in)
+			require.Equal(t, in, got)
+			assert.Same(t, unsafe.StringData(in), unsafe.StringData(got), "unchanged text is returned, not a copy")
+		})
+	}
+}
+
+func TestHasB64Run(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want bool
+	}{
+		{in: "", n: 3, want: false},
+		{in: "abc", n: 3, want: true},
+		{in: "ab c", n: 3, want: false},
+		{in: "a+/b", n: 4, want: true},
+		{in: "ab=cd", n: 3, want: false},
+		{in: testDeviceKey, n: 43, want: true},
+		{in: testDeviceKey[:40], n: 43, want: false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, hasB64Run(tt.in, tt.n), "%q n=%d", tt.in, tt.n)
 	}
 }
