@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -44,6 +45,9 @@ type benchFlags struct {
 	memprof    string
 	reports    string
 	simProcess bool
+	// pingInline runs the ping measurement's simulated board in this
+	// process instead of a child process.
+	pingInline bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -55,7 +59,9 @@ func newBenchCmd() *cobra.Command {
 
   ping     PING round trips per second through a harness session, through a
            bare go.bug.st/serial write/read loop, and through the usual pyserial
-           write+readline script (bench/pyserial_ping.py, when python3 has pyserial)
+           write+readline script (bench/pyserial_ping.py, when python3 has pyserial),
+           all three to the same unpaced simulated board in a "hiltest sim"
+           child process (--ping-sim-inline: in this process)
   wire     the full suite's wall time on one board at --baud (the simulator
            paces its output, a counting proxy paces the host's bytes) against
            the bytes-on-wire lower bound (bytes both ways / (baud/10) bytes per second)
@@ -77,6 +83,7 @@ func newBenchCmd() *cobra.Command {
 	fl.StringVar(&f.jsonOut, "json", "", "also write the figures as JSON to this file")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the measurements to this file")
 	fl.BoolVar(&f.simProcess, "sim-process", true, "also measure the scaling run with the simulated boards in a child process (hiltest sim)")
+	fl.BoolVar(&f.pingInline, "ping-sim-inline", false, "run the ping measurement's simulated board in this process (default: a hiltest sim child process, like a real board it then shares no scheduler with the host code)")
 	fl.StringVar(&f.memprof, "memprofile", "", "write a heap profile (after the measurements) to this file")
 	fl.StringVar(&f.reports, "reports", "", "write the reports of the suite runs under this directory (wire, scale-1, scale-N)")
 	return cmd
@@ -222,20 +229,35 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 // load from elsewhere on the machine skews one batch, not the comparison.
 const pingRounds = 5
 
-// benchPing measures PING rates on one unpaced simulated board.
+// benchPing measures PING rates on one unpaced simulated board. The
+// board runs in a "hiltest sim" child process unless f.pingInline: a real
+// board is separate hardware, and a board in this process would share the
+// CPUs and the Go scheduler with the host code being measured (while the
+// pyserial script runs in its own process).
 func benchPing(ctx context.Context, f benchFlags, dir string, fig *benchFigures) error {
-	b, err := sim.Start(ctx, sim.Config{Name: "bench-ping", LinkDir: dir})
-	if err != nil {
-		return fmt.Errorf("bench: start simulated board: %w", err)
+	var port string
+	if f.pingInline {
+		b, err := sim.Start(ctx, sim.Config{Name: "bench-ping", LinkDir: dir})
+		if err != nil {
+			return fmt.Errorf("bench: start simulated board: %w", err)
+		}
+		defer b.Close()
+		port = b.Link()
+	} else {
+		ext, stop, err := startSimProcess(ctx, 1, 0, filepath.Join(dir, "ping"))
+		if err != nil {
+			return fmt.Errorf("bench: ping: %w", err)
+		}
+		defer stop()
+		port = ext.Boards[0].Port
 	}
-	defer b.Close()
 	payload := []byte(f.payload)
 	prof, _ := boards.LookupProfile("sim")
 	per := max(1, f.pings/pingRounds)
 	warm := min(200, per)
 	var sessionRates, bareRates []float64
 	for round := 0; round < pingRounds; round++ {
-		s, err := harness.Open(ctx, harness.SessionConfig{Name: "bench-ping", Port: b.Link(), Profile: prof})
+		s, err := harness.Open(ctx, harness.SessionConfig{Name: "bench-ping", Port: port, Profile: prof})
 		if err != nil {
 			return fmt.Errorf("bench: open session: %w", err)
 		}
@@ -250,10 +272,10 @@ func benchPing(ctx context.Context, f benchFlags, dir string, fig *benchFigures)
 		}
 		sessionRates = append(sessionRates, r.Rate())
 
-		if _, err := harness.PingPort(ctx, b.Link(), warm, payload); err != nil {
+		if _, err := harness.PingPort(ctx, port, warm, payload); err != nil {
 			return fmt.Errorf("bench: bare ping: %w", err)
 		}
-		r, err = harness.PingPort(ctx, b.Link(), per, payload)
+		r, err = harness.PingPort(ctx, port, per, payload)
 		if err != nil {
 			return fmt.Errorf("bench: bare ping: %w", err)
 		}
@@ -274,7 +296,7 @@ func benchPing(ctx context.Context, f benchFlags, dir string, fig *benchFigures)
 		fig.Pyserial = fmt.Sprintf("unavailable: script %s: %v (run from the repository root or pass --pyserial-script)", f.script, err)
 		return nil
 	}
-	rate, err := pyserialPing(ctx, py, f.script, b.Link(), f.pings, f.payload)
+	rate, err := pyserialPing(ctx, py, f.script, port, f.pings, f.payload)
 	if err != nil {
 		fig.Pyserial = fmt.Sprintf("failed: %v", err)
 		return nil
@@ -505,7 +527,7 @@ func startSimProcess(ctx context.Context, n, baud int, dir string) (*boards.Benc
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):

@@ -19,7 +19,7 @@ func TestBenchSmoke(t *testing.T) {
 	jsonPath := filepath.Join(dir, "figures.json")
 	var out, errb bytes.Buffer
 	code := run([]string{"bench", "--pings", "50", "--boards", "2", "--baud", "921600", "--only", "proto/ping,derive/kat",
-		"--sim-process=false", "--pyserial-script", filepath.Join("..", "..", "bench", "pyserial_ping.py"), "--json", jsonPath}, &out, &errb)
+		"--sim-process=false", "--ping-sim-inline", "--pyserial-script", filepath.Join("..", "..", "bench", "pyserial_ping.py"), "--json", jsonPath}, &out, &errb)
 	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out.String(), errb.String())
 	for _, s := range []string{"PING/s via harness session", "PING/s via bare go.bug.st/serial loop", "bytes-on-wire lower bound", "2 boards / 1 board", "peak RSS"} {
 		assert.Contains(t, out.String(), s)
