@@ -138,3 +138,16 @@ func BenchmarkSASRoundTrip(b *testing.B) {
 			protocol.String("key", katDevKey), protocol.Int("expiry", 1900000000))
 	}
 }
+
+// BenchmarkPingRoundTrip is the per-request cost of the simulator's
+// request path (host client included) on an unpaced board.
+func BenchmarkPingRoundTrip(b *testing.B) {
+	brd := startBoard(b, Config{Seed: 1})
+	c := openClient(b, brd.Link())
+	c.waitEvent(protocol.EventReady, 10*time.Second)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ok(protocol.VerbPing, protocol.String("data", "hello board"))
+	}
+}

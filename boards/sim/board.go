@@ -590,6 +590,10 @@ func (m *machine) input(it protocol.Item) {
 	pl.drop = m.fr.fire("drop", ft.Drop, n, verb)
 	pl.seed = m.rng.Uint64()
 	pl.n = n
+	if inline(f, pl) {
+		runInline(m.b, m.sess, m.gen, f, pl)
+		return
+	}
 	m.w = startWorker(m.b, m.sess, m.gen, f, pl)
 }
 

@@ -48,6 +48,24 @@ func startWorker(b *Board, s *session, gen uint64, req *protocol.Frame, pl plan)
 	return w
 }
 
+// inline reports whether the request can be answered by the state machine
+// itself: a verb that neither blocks nor waits (PING) whose answer the plan
+// does not delay (slow) or lose to a brown-out. The answer is then the same
+// as a worker's, without a goroutine and two hand-offs per request; the
+// machine is never busy with such a request, as a worker is done with it
+// before the next byte could arrive.
+func inline(req *protocol.Frame, pl plan) bool {
+	return req.Verb == protocol.VerbPing && pl.slow == 0 && !pl.brownout
+}
+
+// runInline answers req on the caller's goroutine (see inline).
+func runInline(b *Board, s *session, gen uint64, req *protocol.Frame, pl plan) {
+	w := worker{b: b, s: s, gen: gen, req: req, pl: pl, rng: rand.New(rand.NewPCG(pl.seed, 7)),
+		ctx: context.Background(), cancel: func() {}}
+	resp, _ := w.handle()
+	w.answer(resp)
+}
+
 func (w *worker) run() {
 	defer w.b.wg.Done()
 	var ev evWorkDone
