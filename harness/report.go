@@ -503,22 +503,26 @@ func redactByteDetail(msg string, d *reference.Divergence) string {
 	return msg
 }
 
-// redactOutputs applies Output to each value.
-func (r Redactor) redactOutputs(m map[string]string) map[string]string {
+// redactOutputsInPlace applies Output to each value of m, which it
+// modifies; an empty m gives nil.
+func (r Redactor) redactOutputsInPlace(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
-	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[k] = r.Output(k, v)
+		m[k] = r.Output(k, v)
 	}
-	return out
+	return m
 }
 
-func (r Redactor) lines(ls []string) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = r.Text(l)
+// linesInPlace applies Text to each line of ls, which it modifies; an
+// empty ls gives nil.
+func (r Redactor) linesInPlace(ls []string) []string {
+	if len(ls) == 0 {
+		return nil
 	}
-	return out
+	for i, l := range ls {
+		ls[i] = r.Text(l)
+	}
+	return ls
 }

@@ -252,6 +252,7 @@ func runBoard(ctx context.Context, m *BenchMember, cases []Case, opts RunOptions
 	if m.Board != nil {
 		m.Board.TakeOutput() // setup output is not any case's
 	}
+	br.Cases = make([]CaseResult, 0, len(cases)) // no regrowth: the results live until the run ends
 	for _, c := range cases {
 		var res CaseResult
 		switch {
@@ -354,10 +355,15 @@ func runCase(ctx context.Context, m *BenchMember, c Case, opts RunOptions, red R
 	for _, f := range t.Failures() {
 		res.Failures = append(res.Failures, red.failureReport(f))
 	}
-	res.Outputs = red.redactOutputs(t.Outputs())
-	res.Logs = red.lines(t.Logs())
-	for _, l := range m.Board.TakeOutput() {
-		res.DeviceOutput = append(res.DeviceOutput, red.Text(l.Text))
+	// t.Outputs and t.Logs return copies: redact them in place rather
+	// than copy them again.
+	res.Outputs = red.redactOutputsInPlace(t.Outputs())
+	res.Logs = red.linesInPlace(t.Logs())
+	if out := m.Board.TakeOutput(); len(out) > 0 {
+		res.DeviceOutput = make([]string, len(out))
+		for i, l := range out {
+			res.DeviceOutput[i] = red.Text(l.Text)
+		}
 	}
 	switch {
 	case t.hasError(ErrBoardLost):
