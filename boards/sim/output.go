@@ -31,7 +31,8 @@ type output struct {
 	max    int    // frame limit: min(board max, host max)
 	evSeq  uint16 // event counter, from 0 after each boot
 	queue  [][]byte
-	queued int // bytes in queue
+	queued int  // bytes in queue
+	busy   bool // the transmitter is sending bytes it took from the queue
 
 	// Only the transmitter goroutine touches these.
 	next  time.Time // when the line is free for the next byte
@@ -146,6 +147,15 @@ func (o *output) enqueueLocked(b []byte) {
 	if o.p == nil || len(b) == 0 {
 		return // unplugged: the bytes go nowhere
 	}
+	if o.baud == 0 && len(o.queue) == 0 && !o.busy {
+		// Unpaced with nothing ahead of these bytes: hand them to the pty
+		// now, as far as it takes them without waiting, instead of waking
+		// the transmitter for each write. The rest is queued.
+		b = b[o.p.tryWrite(b):]
+		if len(b) == 0 {
+			return
+		}
+	}
 	o.queue = append(o.queue, append([]byte(nil), b...))
 	o.queued += len(b)
 	select {
@@ -163,6 +173,7 @@ func (o *output) take(n int) ([]byte, *port) {
 		return nil, o.p
 	}
 	head := o.queue[0]
+	o.busy = true
 	if n <= 0 || n >= len(head) {
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
@@ -211,10 +222,12 @@ func (o *output) run() {
 		// Taken after the wait: a reset during the wait drops these bytes
 		// too.
 		b, p := o.take(chunk)
-		if len(b) == 0 || p == nil {
-			continue
+		if len(b) != 0 && p != nil {
+			o.send(p, b, per)
 		}
-		o.send(p, b, per)
+		o.mu.Lock()
+		o.busy = false
+		o.mu.Unlock()
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -16,7 +18,8 @@ import (
 type port struct {
 	master *os.File // non-blocking, so reads and writes take deadlines and Close wakes them
 	slave  *os.File
-	path   string // /dev/pts/N
+	path   string          // /dev/pts/N
+	raw    syscall.RawConn // of master
 }
 
 // openPort creates a pty in raw mode (no echo, no line editing, no CR/LF
@@ -40,6 +43,10 @@ func openPort() (*port, error) {
 		return nil, fmt.Errorf("pty master non-blocking: %w", err)
 	}
 	p := &port{master: os.NewFile(uintptr(fd), "/dev/ptmx"), slave: s, path: s.Name()}
+	if p.raw, err = p.master.SyscallConn(); err != nil {
+		p.close()
+		return nil, fmt.Errorf("pty master: %w", err)
+	}
 	if err := p.makeRaw(); err != nil {
 		p.close()
 		return nil, err
@@ -84,6 +91,21 @@ func (p *port) flushInput() {
 			_ = unix.IoctlSetInt(int(fd), unix.TCFLSH, unix.TCIFLUSH)
 		})
 	}
+}
+
+// tryWrite writes what the pty takes of b without waiting and returns how
+// many bytes it took (0 when its buffer is full or the port is closed).
+func (p *port) tryWrite(b []byte) int {
+	n := 0
+	// No deadline: a deadline the transmitter set for its last write would
+	// fail this attempt once past.
+	_ = p.master.SetWriteDeadline(time.Time{})
+	_ = p.raw.Write(func(fd uintptr) bool {
+		k, _ := unix.Write(int(fd), b)
+		n = max(k, 0)
+		return true // one attempt: never wait for the pty
+	})
+	return n
 }
 
 func (p *port) close() error {
