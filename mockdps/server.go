@@ -176,6 +176,10 @@ func Start(opts Options) (*Server, error) {
 			Certificates: []tls.Certificate{c.server},
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"http/1.1"},
+			// Classic groups only: the boards' TLS stacks (mbedTLS) offer
+			// no hybrid post-quantum group, and an X25519MLKEM768 key
+			// exchange costs each handshake several KB of allocations.
+			CurvePreferences: mockCurves(),
 		}
 	}
 	if opts.CapturePath != "" {
@@ -295,6 +299,10 @@ func (s *Server) Client() *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
+// mockCurves returns the key exchange groups of the mock's TLS server and
+// of SharedClient.
+func mockCurves() []tls.CurveID { return []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384} }
+
 // SharedClient returns one HTTP/1.1 client per server that trusts the
 // mock's CA, keeps its connections alive and resumes TLS sessions, so that
 // callers making many short requests (e.g. a status lookup after each
@@ -314,7 +322,7 @@ func (s *Server) SharedClient() *http.Client {
 		}
 		if s.pool != nil {
 			tr.TLSClientConfig = &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12,
-				ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+				ClientSessionCache: tls.NewLRUClientSessionCache(4), CurvePreferences: mockCurves()}
 		}
 		s.sharedClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	}
