@@ -526,3 +526,38 @@ func TestEncodedFrameLen(t *testing.T) {
 		assert.Len(t, AppendFrame(nil, f), EncodedFrameLen(f), "seq %d", seq)
 	}
 }
+
+func TestReaderBufferGrowsAndShrinks(t *testing.T) {
+	short := mustEncode(t, NewOK(1, VerbPing, String("data", "abc")))
+	long := mustEncode(t, NewOK(2, VerbPing, String("data", strings.Repeat("x", 3000))))
+	tests := []struct {
+		name    string
+		input   string
+		frames  int
+		maxCap  int // capacity of the buffer after the input is read
+		minPeak int // largest capacity seen while reading, at least
+	}{
+		{name: "short lines stay small", input: strings.Repeat(short, 50), frames: 50, maxCap: readerInitBuf, minPeak: readerInitBuf},
+		{name: "long line then short lines", input: long + short + short, frames: 3, maxCap: readerShrinkCap, minPeak: len(long)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tt.input), 0)
+			frames, peak := 0, 0
+			for {
+				it, err := r.Next()
+				peak = max(peak, cap(r.buf))
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				require.Nil(t, it.Err)
+				require.NotNil(t, it.Frame)
+				frames++
+			}
+			assert.Equal(t, tt.frames, frames)
+			assert.GreaterOrEqual(t, peak, tt.minPeak)
+			assert.LessOrEqual(t, cap(r.buf), tt.maxCap)
+		})
+	}
+}

@@ -48,11 +48,13 @@ type Reader struct {
 	stats   ReaderStats
 }
 
-// Reader buffer sizes: the starting capacity, and the least free space a
-// read is given (the buffer grows when less is left).
+// Reader buffer sizes: the starting capacity, the least free space a read
+// is given (the buffer grows when less is left), and the capacity above
+// which an empty buffer is replaced by a new one of the starting capacity.
 const (
-	readerInitBuf = 1024
-	readerMinRead = 256
+	readerInitBuf   = 1024
+	readerMinRead   = 256
+	readerShrinkCap = 2 * readerInitBuf
 )
 
 // NewReader returns a Reader over r that accepts frames of at most max bytes
@@ -115,6 +117,11 @@ func (r *Reader) Next() (Item, error) {
 			n := copy(r.buf, r.buf[r.off:])
 			r.buf = r.buf[:n]
 			r.off = 0
+		}
+		if len(r.buf) == 0 && cap(r.buf) > readerShrinkCap {
+			// A long line grew the buffer and is consumed: do not keep the
+			// large buffer for the short lines that usually follow.
+			r.buf = make([]byte, 0, readerInitBuf)
 		}
 		if cap(r.buf)-len(r.buf) < readerMinRead {
 			// Double (a long line grows in few steps, a short-line link
