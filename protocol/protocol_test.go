@@ -534,11 +534,16 @@ func TestReaderBufferGrowsAndShrinks(t *testing.T) {
 		name    string
 		input   string
 		frames  int
-		maxCap  int // capacity of the buffer after the input is read
+		minCap  int // capacity of the buffer after the input is read: at least
+		maxCap  int // and at most
 		minPeak int // largest capacity seen while reading, at least
 	}{
-		{name: "short lines stay small", input: strings.Repeat(short, 50), frames: 50, maxCap: readerInitBuf, minPeak: readerInitBuf},
-		{name: "long line then short lines", input: long + short + short, frames: 3, maxCap: readerShrinkCap, minPeak: len(long)},
+		{name: "short lines stay small", input: strings.Repeat(short, 50), frames: 50,
+			minCap: readerInitBuf, maxCap: readerInitBuf, minPeak: readerInitBuf},
+		{name: "long line then many short lines", input: long + strings.Repeat(short, readerShrinkAfter+2), frames: readerShrinkAfter + 3,
+			minCap: readerInitBuf, maxCap: readerShrinkCap, minPeak: len(long)},
+		{name: "long lines in a row keep the buffer", input: strings.Repeat(long, 3) + short, frames: 4,
+			minCap: len(long), maxCap: 1 << 20, minPeak: len(long)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -558,6 +563,7 @@ func TestReaderBufferGrowsAndShrinks(t *testing.T) {
 			assert.Equal(t, tt.frames, frames)
 			assert.GreaterOrEqual(t, peak, tt.minPeak)
 			assert.LessOrEqual(t, cap(r.buf), tt.maxCap)
+			assert.GreaterOrEqual(t, cap(r.buf), tt.minCap)
 		})
 	}
 }

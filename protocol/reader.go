@@ -46,15 +46,20 @@ type Reader struct {
 	pending []Item // items produced; pending[next:] are not returned yet
 	next    int
 	stats   ReaderStats
+	// sinceGrow counts the items returned since the buffer last grew.
+	sinceGrow int
 }
 
 // Reader buffer sizes: the starting capacity, the least free space a read
 // is given (the buffer grows when less is left), and the capacity above
-// which an empty buffer is replaced by a new one of the starting capacity.
+// which an empty buffer is replaced by a new one of the starting capacity
+// once readerShrinkAfter items came without the buffer growing (a run of
+// long lines keeps its buffer).
 const (
-	readerInitBuf   = 1024
-	readerMinRead   = 256
-	readerShrinkCap = 2 * readerInitBuf
+	readerInitBuf     = 1024
+	readerMinRead     = 256
+	readerShrinkCap   = 2 * readerInitBuf
+	readerShrinkAfter = 16
 )
 
 // NewReader returns a Reader over r that accepts frames of at most max bytes
@@ -104,6 +109,7 @@ func (r *Reader) Next() (Item, error) {
 			it := r.pending[r.next]
 			r.pending[r.next] = Item{}
 			r.next++
+			r.sinceGrow++
 			if r.next == len(r.pending) {
 				// Reuse the queue's array for the next items.
 				r.pending, r.next = r.pending[:0], 0
@@ -118,12 +124,13 @@ func (r *Reader) Next() (Item, error) {
 			r.buf = r.buf[:n]
 			r.off = 0
 		}
-		if len(r.buf) == 0 && cap(r.buf) > readerShrinkCap {
-			// A long line grew the buffer and is consumed: do not keep the
-			// large buffer for the short lines that usually follow.
+		if len(r.buf) == 0 && cap(r.buf) > readerShrinkCap && r.sinceGrow >= readerShrinkAfter {
+			// Long lines grew the buffer, and none came for a while: do
+			// not keep the large buffer for the short lines that follow.
 			r.buf = make([]byte, 0, readerInitBuf)
 		}
 		if cap(r.buf)-len(r.buf) < readerMinRead {
+			r.sinceGrow = 0
 			// Double (a long line grows in few steps, a short-line link
 			// stays at its starting size).
 			r.buf = append(r.buf, make([]byte, max(len(r.buf), readerInitBuf))...)[:len(r.buf)]
