@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -116,5 +117,66 @@ func TestRestartSendsQueuedOutput(t *testing.T) {
 	c.ok(protocol.VerbReset)
 	if r := c.waitEvent(protocol.EventReady, 30*time.Second); r.String("reason") != "sw" {
 		t.Errorf("READY reason=%s, want sw", r.String("reason"))
+	}
+}
+
+// TestUnpacedOutputInOrder pipelines PINGs whose answers together are far
+// more than a pty buffers, so that the board's output goes partly straight
+// to the pty and partly through the transmitter's queue, and checks that
+// every answer arrives whole and in order (and that pipelined PINGs are
+// never answered BUSY: each is answered before the next is read).
+func TestUnpacedOutputInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n, size int
+	}{
+		{"short answers", 500, 8},
+		{"long answers", 300, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := boot(t, Config{Seed: 62})
+			type got struct {
+				seq  uint16
+				data string
+				err  error
+			}
+			res := make(chan got, tc.n)
+			go func() {
+				dl := time.Now().Add(20 * time.Second)
+				for i := 0; i < tc.n; {
+					it, err := c.next(dl)
+					if err != nil {
+						res <- got{err: err}
+						return
+					}
+					f := it.Frame
+					if it.Err != nil || f == nil || f.Kind == protocol.KindEvent {
+						continue
+					}
+					if f.Kind != protocol.KindOK {
+						res <- got{err: fmt.Errorf("answer %s", f.Redacted())}
+						return
+					}
+					d, _ := f.Get("data")
+					res <- got{seq: f.Seq, data: string(d)}
+					i++
+				}
+			}()
+			want := make([]string, tc.n)
+			seqs := make([]uint16, tc.n)
+			for i := range want {
+				want[i] = fmt.Sprintf("%05d-%s", i, strings.Repeat("x", tc.size))
+				seqs[i] = c.send(protocol.VerbPing, protocol.String("data", want[i]))
+			}
+			for i := range want {
+				g := <-res
+				if g.err != nil {
+					t.Fatalf("answer %d: %v", i, g.err)
+				}
+				if g.seq != seqs[i] || g.data != want[i] {
+					t.Fatalf("answer %d: seq %d data %.12q..., want seq %d data %.12q...", i, g.seq, g.data, seqs[i], want[i])
+				}
+			}
+		})
 	}
 }
