@@ -71,6 +71,11 @@ type eventLog struct {
 }
 
 func (l *eventLog) emit(e Event) {
+	if len(l.ws) == 0 {
+		// Nowhere to write (ws is set before the boards start): skip
+		// encoding the event.
+		return
+	}
 	line, err := json.Marshal(e)
 	if err != nil {
 		return
