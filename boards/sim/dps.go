@@ -220,7 +220,13 @@ func (w *worker) dial(ctx context.Context) (*dpsConn, error) {
 		w.log('E', "esp-tls", "connect %s failed: %v", addr, err)
 		return nil, failure(protocol.CodeNetwork, "connect %s: %v", addr, err)
 	}
-	return &dpsConn{c: c.(*tls.Conn), br: bufio.NewReader(c)}, nil
+	tc := c.(*tls.Conn)
+	how := "new session"
+	if tc.ConnectionState().DidResume {
+		how = "session resumed"
+	}
+	w.log('I', "esp-tls", "connected to %s (%s)", addr, how)
+	return &dpsConn{c: tc, br: bufio.NewReader(c)}, nil
 }
 
 // exchange writes req and reads one response.

@@ -163,3 +163,46 @@ func TestDPSRegisterTimeoutReportsAssigning(t *testing.T) {
 		t.Errorf("timeout: %s", f.Redacted())
 	}
 }
+
+// TestDPSRegisterResumesTLS: a second registration in the same boot resumes
+// the TLS session, also after the same trust anchor is loaded again; a new
+// anchor starts afresh.
+func TestDPSRegisterResumesTLS(t *testing.T) {
+	s := mockdps.NewTestServer(t, mockdps.Options{RetryAfter: mockdps.RetryImmediately})
+	_, c := dpsBoard(t, s, Config{Seed: 11})
+	args := []protocol.Arg{protocol.String("id_scope", mockdps.DemoIDScope), protocol.String("reg_id", mockdps.DemoDevice1),
+		protocol.String("key", mockdps.DemoDevice1PrimaryKey), protocol.Int("expiry", time.Now().Unix()+3600)}
+	connects := func() []string {
+		var out []string
+		for _, l := range c.logs {
+			if strings.Contains(l, "esp-tls: connected to") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	registerOK := func() {
+		t.Helper()
+		if f, _ := register(t, c, args...); f.String("status") != "assigned" {
+			t.Fatalf("DPS.REGISTER: %s", f.Redacted())
+		}
+	}
+	registerOK()
+	registerOK()
+	c.ok(protocol.VerbTLSCA, protocol.String("pem.blob", "ca"))
+	registerOK()
+	other := mockdps.NewTestServer(t, mockdps.Options{})
+	c.putBlob("ca2", append(other.CAPEM(), s.CAPEM()...), 1000)
+	c.ok(protocol.VerbTLSCA, protocol.String("pem.blob", "ca2"))
+	registerOK()
+	got := connects()
+	want := []string{"new session", "session resumed", "session resumed", "new session"}
+	if len(got) != len(want) {
+		t.Fatalf("connections %q, want %d", got, len(want))
+	}
+	for i := range want {
+		if !strings.HasSuffix(got[i], "("+want[i]+")") {
+			t.Errorf("connection %d: %q, want %s", i+1, got[i], want[i])
+		}
+	}
+}

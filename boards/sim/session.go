@@ -29,6 +29,7 @@ type session struct {
 	// tlsCache keeps TLS sessions for resumption across DPS.REGISTER calls
 	// until the next boot, as an mbedTLS client with session tickets does.
 	tlsCache tls.ClientSessionCache
+	caPEM    string // the trust anchor tlsCache's sessions were made under
 }
 
 func newSession(b *Board, gen uint64) *session {

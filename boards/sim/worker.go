@@ -463,8 +463,11 @@ func (w *worker) tlsCA(a *args) ([]protocol.Arg, error) {
 	if n == 0 {
 		return nil, badArg("pem", "no PEM certificate found")
 	}
-	w.s.roots, w.s.certs = pool, n
-	w.s.tlsCache = tls.NewLRUClientSessionCache(4) // sessions made under the old anchor are not resumed
+	if data != w.s.caPEM {
+		// Sessions made under another anchor are not resumed.
+		w.s.tlsCache = tls.NewLRUClientSessionCache(4)
+	}
+	w.s.roots, w.s.certs, w.s.caPEM = pool, n, data
 	w.log('I', "tls", "%d trust anchor(s) loaded", n)
 	return []protocol.Arg{protocol.Int("certs", int64(n))}, nil
 }
