@@ -262,54 +262,44 @@ func (p *Port) onCommand(verb, opt byte) {
 	defer p.mu.Unlock()
 	switch verb {
 	case do, dont:
-		st := &p.us[opt]
-		if verb == do {
-			switch *st {
-			case optWantYes:
-				*st = optYes
-			case optNo:
-				if supported(opt) {
-					*st = optYes
-					p.negOut = append(p.negOut, iac, will, opt)
-				} else {
-					p.negOut = append(p.negOut, iac, wont, opt)
-				}
-			}
-			return
-		}
-		switch *st {
-		case optYes:
-			*st = optNo
-			p.negOut = append(p.negOut, iac, wont, opt)
-		case optWantYes:
-			*st = optNo
-		}
-		if opt == optComPort {
+		// DO/DONT ask us to enable or disable an option on our side; we
+		// answer WILL/WONT.
+		p.answerOption(&p.us[opt], verb == do, opt, will, wont)
+		if verb == dont && opt == optComPort {
 			p.refused = true
 		}
 	case will, wont:
-		st := &p.him[opt]
-		if verb == will {
-			switch *st {
-			case optWantYes:
-				*st = optYes
-			case optNo:
-				if supported(opt) {
-					*st = optYes
-					p.negOut = append(p.negOut, iac, do, opt)
-				} else {
-					p.negOut = append(p.negOut, iac, dont, opt)
-				}
-			}
-			return
-		}
+		// WILL/WONT announce the server's side; we answer DO/DONT.
+		p.answerOption(&p.him[opt], verb == will, opt, do, dont)
+	}
+}
+
+// answerOption runs the RFC 1143 "Q method" for one side of an option: on a
+// request to enable it agrees (yes) when the option is supported and
+// refuses (no) otherwise; on a request to disable it acknowledges. A
+// request that only confirms what was asked for gets no answer. Called with
+// mu held.
+func (p *Port) answerOption(st *optState, enable bool, opt, yes, no byte) {
+	if enable {
 		switch *st {
-		case optYes:
-			*st = optNo
-			p.negOut = append(p.negOut, iac, dont, opt)
 		case optWantYes:
-			*st = optNo
+			*st = optYes
+		case optNo:
+			if supported(opt) {
+				*st = optYes
+				p.negOut = append(p.negOut, iac, yes, opt)
+			} else {
+				p.negOut = append(p.negOut, iac, no, opt)
+			}
 		}
+		return
+	}
+	switch *st {
+	case optYes:
+		*st = optNo
+		p.negOut = append(p.negOut, iac, no, opt)
+	case optWantYes:
+		*st = optNo
 	}
 }
 
