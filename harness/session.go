@@ -786,10 +786,11 @@ func (s *Session) Call(ctx context.Context, verb string, args ...protocol.Arg) (
 		}
 		return f, nil
 	}
+	c := protocol.CapabilityFor(verb)
 	s.mu.Lock()
-	hasCap := s.info.HasCap(verbCap(verb))
+	hasCap := s.info.HasCap(c)
 	s.mu.Unlock()
-	if c := verbCap(verb); c != "" && !hasCap {
+	if c != "" && !hasCap {
 		return nil, fmt.Errorf("%s: %w %q", verb, ErrNoCapability, c)
 	}
 	w := s.begin()
@@ -1404,34 +1405,4 @@ func (s *Session) waitReady(ctx context.Context, w *waiter, notBefore time.Time)
 			}
 		}
 	}
-}
-
-// verbCap returns the capability a verb needs ("" for HELLO and verbs this
-// host does not know, which the board answers itself).
-func verbCap(verb string) string {
-	switch verb {
-	case protocol.VerbPing:
-		return protocol.CapPing
-	case protocol.VerbReset:
-		return protocol.CapReset
-	case protocol.VerbTimeSet, protocol.VerbTimeGet:
-		return protocol.CapTime
-	case protocol.VerbDerive:
-		return protocol.CapDerive
-	case protocol.VerbSAS:
-		return protocol.CapSAS
-	case protocol.VerbDPSConfig:
-		return protocol.CapDPSConfig
-	case protocol.VerbDPSRequest:
-		return protocol.CapDPSRequest
-	case protocol.VerbDPSRegister:
-		return protocol.CapDPSRegister
-	case protocol.VerbTLSCA:
-		return protocol.CapTLSCA
-	case protocol.VerbNetWiFi:
-		return protocol.CapNetWiFi
-	case protocol.VerbBlobPut, protocol.VerbBlobGet:
-		return protocol.CapBlob
-	}
-	return ""
 }

@@ -87,6 +87,37 @@ const (
 	CapBlob        = "blob"
 )
 
+// CapabilityFor returns the capability a board must list in HELLO for verb
+// (PROTOCOL.md §4), or "" for HELLO, which every board answers, and for verbs
+// this version does not define.
+func CapabilityFor(verb string) string {
+	switch verb {
+	case VerbPing:
+		return CapPing
+	case VerbReset:
+		return CapReset
+	case VerbTimeSet, VerbTimeGet:
+		return CapTime
+	case VerbDerive:
+		return CapDerive
+	case VerbSAS:
+		return CapSAS
+	case VerbDPSConfig:
+		return CapDPSConfig
+	case VerbDPSRequest:
+		return CapDPSRequest
+	case VerbDPSRegister:
+		return CapDPSRegister
+	case VerbTLSCA:
+		return CapTLSCA
+	case VerbNetWiFi:
+		return CapNetWiFi
+	case VerbBlobPut, VerbBlobGet:
+		return CapBlob
+	}
+	return ""
+}
+
 // Arg is one named argument or result.
 type Arg struct {
 	Key   string

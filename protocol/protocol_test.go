@@ -567,3 +567,15 @@ func TestReaderBufferGrowsAndShrinks(t *testing.T) {
 		})
 	}
 }
+
+func TestCapabilityFor(t *testing.T) {
+	tests := map[string]string{
+		VerbHello: "", VerbPing: CapPing, VerbReset: CapReset, VerbTimeSet: CapTime, VerbTimeGet: CapTime,
+		VerbDerive: CapDerive, VerbSAS: CapSAS, VerbDPSConfig: CapDPSConfig, VerbDPSRequest: CapDPSRequest,
+		VerbDPSRegister: CapDPSRegister, VerbTLSCA: CapTLSCA, VerbNetWiFi: CapNetWiFi,
+		VerbBlobPut: CapBlob, VerbBlobGet: CapBlob, "NO.SUCH": "",
+	}
+	for verb, want := range tests {
+		assert.Equal(t, want, CapabilityFor(verb), verb)
+	}
+}
