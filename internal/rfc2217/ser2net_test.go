@@ -5,41 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/hiltest/hiltest/internal/ser2nettest"
 	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
 )
-
-// ser2netPath finds the ser2net binary: $SER2NET if set, else PATH, else
-// /usr/sbin/ser2net (where the Debian package ser2net installs it, not on a
-// non-root PATH). Missing ser2net fails the test unless -short.
-func ser2netPath(tb testing.TB) string {
-	tb.Helper()
-	candidates := []string{"ser2net", "/usr/sbin/ser2net"}
-	if env := os.Getenv("SER2NET"); env != "" {
-		candidates = []string{env}
-	}
-	for _, c := range candidates {
-		if p, err := exec.LookPath(c); err == nil {
-			return p
-		}
-	}
-	if testing.Short() {
-		tb.Skipf("ser2net not found (%s): RFC 2217 integration tests need the Debian package ser2net; skipped in -short mode", strings.Join(candidates, ", "))
-	}
-	tb.Fatalf("ser2net not found (%s): install the Debian package ser2net (apt-get install ser2net) to run the RFC 2217 integration tests, or run with -short", strings.Join(candidates, ", "))
-	return ""
-}
 
 // ptyPair opens a pty; the master stands for the device, ser2net opens the
 // slave by path. The slave fd stays open for the test so master reads do
@@ -57,91 +32,14 @@ func ptyPair(tb testing.TB) (master, slave *os.File) {
 	return master, slave
 }
 
-// lockedBuffer collects ser2net's output for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startSer2net runs ser2net in the foreground exporting device with
-// telnet(rfc2217) on a free loopback port and returns "127.0.0.1:port".
-// The process group is killed in Cleanup.
+// startSer2net runs ser2net exporting device over telnet(rfc2217) on a
+// free loopback port and returns "127.0.0.1:port". It is stopped in
+// Cleanup.
 func startSer2net(tb testing.TB, device string) string {
 	tb.Helper()
-	bin := ser2netPath(tb)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("pick a free port: %v", err)
-	}
-	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	_ = ln.Close()
-
-	// ser2net.yaml(5), 4.3: a connection joins an accepter gensio to a
-	// connector gensio; "local" ignores modem control lines (CLOCAL).
-	cfg := fmt.Sprintf(`%%YAML 1.1
----
-connection: &dut
-  accepter: telnet(rfc2217),tcp,127.0.0.1,%s
-  connector: serialdev,%s,115200n81,local
-  options:
-    kickolduser: true
-`, port, device)
-	path := filepath.Join(tb.TempDir(), "ser2net.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		tb.Fatalf("write ser2net config: %v", err)
-	}
-	// -n: foreground, -d: log to stdout, -u: no UUCP lock files.
-	cmd := exec.Command(bin, "-n", "-d", "-u", "-c", path)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tb.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	// Wait until the accepter is up. A probe connection makes ser2net open
-	// the device briefly; that is harmless.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			tb.Fatalf("ser2net exited early (%v); output:\n%s", err, out)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("ser2net did not accept on %s within 10s: %v; output:\n%s", addr, err, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	srv := ser2nettest.New(tb, device)
+	srv.Start()
+	return srv.Addr()
 }
 
 // readFullDeadline reads n bytes from f (a pty master) within d.
@@ -167,8 +65,8 @@ func dialSer2net(t testing.TB, addr string, opts Options) *Port {
 	defer cancel()
 	var p *Port
 	var err error
-	// The readiness probe's session may still be closing; ser2net then
-	// refuses or kicks, so retry briefly.
+	// Retry briefly in case ser2net refuses the first connection while it
+	// is still setting up.
 	for range 20 {
 		p, err = Dial(ctx, "rfc2217://"+addr, opts)
 		if err == nil {
