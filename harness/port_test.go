@@ -14,6 +14,7 @@ import (
 	"github.com/creack/pty"
 	"github.com/hiltest/hiltest/boards"
 	"github.com/hiltest/hiltest/internal/rfc2217"
+	"github.com/hiltest/hiltest/internal/ser2nettest"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -141,14 +142,14 @@ func BenchmarkBarePing(b *testing.B) {
 // A remote port from OpenPort reads like a local one: ErrReadTimeout when
 // nothing arrived, data otherwise, and a gone port once ser2net is gone.
 func TestOpenPortRFC2217(t *testing.T) {
-	ser2netBinary(t)
+	ser2nettest.Binary(t)
 	master, slave, err := pty.Open()
 	require.NoError(t, err)
 	defer master.Close()
 	defer slave.Close()
-	srv := newSer2net(t, slave.Name())
-	srv.start()
-	p, err := OpenPort("rfc2217://"+srv.addr(), 115200)
+	srv := ser2nettest.New(t, slave.Name())
+	srv.Start()
+	p, err := OpenPort("rfc2217://"+srv.Addr(), 115200)
 	require.NoError(t, err)
 	defer p.Close()
 
@@ -166,7 +167,7 @@ func TestOpenPortRFC2217(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "x", string(buf[:n]))
 
-	srv.stop()
+	srv.Stop()
 	for err == nil || errors.Is(err, ErrReadTimeout) {
 		_, err = p.Read(buf)
 	}

@@ -18,26 +18,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-// ser2netBinary and newSer2net keep port_test.go's helpers on top of
-// ser2nettest.
-func ser2netBinary(t *testing.T) string {
-	t.Helper()
-	return ser2nettest.Binary(t)
-}
-
-// ser2net is a ser2nettest.Server with the lower-case method names
-// port_test.go calls.
-type ser2net struct{ *ser2nettest.Server }
-
-func newSer2net(t *testing.T, device string) ser2net {
-	t.Helper()
-	return ser2net{ser2nettest.New(t, device)}
-}
-
-func (s ser2net) addr() string { return s.Addr() }
-func (s ser2net) start()       { s.Start() }
-func (s ser2net) stop()        { s.Stop() }
-
 // A simulated board bridged to TCP by a real ser2net: the session opens it
 // as rfc2217://127.0.0.1:PORT, resets it (ser2net on a pty does not
 // acknowledge DTR/RTS, so the classic reset falls back to the RESET verb),
