@@ -262,23 +262,10 @@ func TestReaderSeparatesFramesAndLogs(t *testing.T) {
 		bad +
 		"Guru Meditation Error: Core  0 panic'ed (LoadProhibited)\n"
 	r := NewReader(strings.NewReader(console), 0)
+	frames, errs, logLines := drain(t, r)
 	var logs []string
-	var frames []*Frame
-	var errs []*FrameError
-	for {
-		it, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		switch {
-		case it.Frame != nil:
-			frames = append(frames, it.Frame)
-		case it.Err != nil:
-			errs = append(errs, it.Err)
-		default:
-			logs = append(logs, string(it.Log))
-		}
+	for _, l := range logLines {
+		logs = append(logs, string(l))
 	}
 	require.Len(t, frames, 2)
 	assert.Equal(t, EventReady, frames[0].Verb)
@@ -305,24 +292,11 @@ func TestReaderOverlongLines(t *testing.T) {
 	longFrame := mustEncodeMax(t, NewOK(3, VerbPing, Bytes("data", bytes.Repeat([]byte("y"), 5000))))
 	after := mustEncode(t, NewOK(4, VerbPing))
 	r := NewReader(strings.NewReader(longLog+longFrame+after), 4096)
+	frames, tooLong, logs := drain(t, r)
 	var logBytes int
-	var tooLong []*FrameError
-	var frames []*Frame
-	for {
-		it, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		switch {
-		case it.Frame != nil:
-			frames = append(frames, it.Frame)
-		case it.Err != nil:
-			tooLong = append(tooLong, it.Err)
-		default:
-			assert.LessOrEqual(t, len(it.Log), 4096)
-			logBytes += len(it.Log)
-		}
+	for _, l := range logs {
+		assert.LessOrEqual(t, len(l), 4096)
+		logBytes += len(l)
 	}
 	assert.Equal(t, 10000, logBytes, "an over-long log line is kept whole, in pieces")
 	require.Len(t, tooLong, 1)
@@ -330,6 +304,27 @@ func TestReaderOverlongLines(t *testing.T) {
 	assert.Equal(t, 3, tooLong[0].Seq)
 	require.Len(t, frames, 1, "the reader resynchronises after an over-long frame")
 	assert.Equal(t, uint16(4), frames[0].Seq)
+}
+
+// drain reads r to EOF and sorts its items into frames, rejected frames and
+// device output.
+func drain(t *testing.T, r *Reader) (frames []*Frame, errs []*FrameError, logs [][]byte) {
+	t.Helper()
+	for {
+		it, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return frames, errs, logs
+		}
+		require.NoError(t, err)
+		switch {
+		case it.Frame != nil:
+			frames = append(frames, it.Frame)
+		case it.Err != nil:
+			errs = append(errs, it.Err)
+		default:
+			logs = append(logs, it.Log)
+		}
+	}
 }
 
 func mustEncodeMax(t *testing.T, f *Frame) string {
