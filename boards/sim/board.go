@@ -307,7 +307,7 @@ type (
 // pty is closed.
 func (b *Board) readLoop(p *port) {
 	defer b.wg.Done()
-	r := protocol.NewReader(p.master, MaxFrame)
+	r := protocol.NewReader(p, MaxFrame)
 	for {
 		it, err := r.Next()
 		if errors.Is(err, protocol.ErrNoData) {

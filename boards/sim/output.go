@@ -3,7 +3,6 @@ package sim
 import (
 	"errors"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"time"
 
@@ -235,11 +234,10 @@ func (o *output) run() {
 // discipline holds and goes on, as a UART's bytes are lost.
 func (o *output) send(p *port, b []byte, per time.Duration) {
 	for len(b) > 0 {
-		_ = p.master.SetWriteDeadline(time.Now().Add(writeStall))
-		w, err := p.master.Write(b)
+		w, err := p.writeWithin(b, writeStall)
 		o.next = o.next.Add(time.Duration(w) * per)
 		b = b[w:]
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, errStalled) {
 			p.flushInput()
 			if !o.stall && o.note != nil {
 				o.note("output stalled (no reader on the port): queued output discarded")
