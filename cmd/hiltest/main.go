@@ -21,6 +21,7 @@ func main() {
 	// Heap profiling is off unless a command asks for a profile: its
 	// sampling buckets cost a few megabytes on a large bench.
 	runtime.MemProfileRate = 0
+	limitProcs = capProcs
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

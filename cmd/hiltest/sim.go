@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,10 @@ stands in for the DTR/RTS lines ("rts 1", "dtr 0", "reset", "unplug 2s",
 --bug, --fault and --dialect apply to every board, or to board K only when
 prefixed with "K:" (boards are numbered from 1). --bug may repeat and takes
 comma-separated names.
+
+The process uses one Go scheduler P per board, at most one per CPU, unless
+GOMAXPROCS is set: a board handles one request at a time, and more Ps only
+add thread wake-ups to each request.
 
 Fault spec:
 ` + sim.FaultSpecHelp,
@@ -129,6 +134,7 @@ Fault spec:
 				ctx, cancel = context.WithTimeout(ctx, runFor)
 				defer cancel()
 			}
+			limitProcs(n)
 			boards, err := sim.StartBench(ctx, cfgs)
 			if err != nil {
 				return failErr(err)
@@ -194,4 +200,18 @@ func applyPerBoard(flag string, vals []string, n int, apply func(i int, v string
 		}
 	}
 	return nil
+}
+
+// limitProcs caps the Go scheduler's Ps at n before "hiltest sim" starts n
+// boards. A board's work runs one step at a time (its state machine hands
+// each request to the next goroutine); Ps beyond one per board only add
+// thread wake-ups to every request. main installs capProcs; tests that run
+// the CLI in their own process keep their setting.
+var limitProcs = func(n int) {}
+
+// capProcs lowers GOMAXPROCS to n unless the environment sets it.
+func capProcs(n int) {
+	if os.Getenv("GOMAXPROCS") == "" && n < runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(n)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,30 @@ func TestSimRunsBoards(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// TestCapProcs checks that "hiltest sim" lowers GOMAXPROCS to one P per
+// board, never raises it, and leaves it alone when the environment sets it.
+func TestCapProcs(t *testing.T) {
+	was := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(was) })
+	tests := []struct {
+		env      string
+		start, n int
+		want     int
+	}{
+		{"", 4, 1, 1},
+		{"", 4, 3, 3},
+		{"", 2, 32, 2},
+		{"4", 4, 1, 4},
+	}
+	for _, tt := range tests {
+		t.Setenv("GOMAXPROCS", tt.env)
+		runtime.GOMAXPROCS(tt.start)
+		capProcs(tt.n)
+		if got := runtime.GOMAXPROCS(0); got != tt.want {
+			t.Errorf("GOMAXPROCS=%q, %d Ps, %d boards: capProcs left %d Ps; want %d", tt.env, tt.start, tt.n, got, tt.want)
+		}
 	}
 }
