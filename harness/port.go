@@ -32,9 +32,28 @@ func (readTimeoutError) Temporary() bool { return true }
 // timeoutPort wraps a go.bug.st/serial port so that Read reports its
 // timeout as ErrReadTimeout instead of (0, nil): bugst/go-serial returns
 // (0, nil) on timeout (serial_unix.go Read; bugst/go-serial#148), which makes
-// io.ReadFull and bufio loop forever. This is the one place that wraps it.
+// io.ReadFull and bufio loop forever. Its Write writes all of b: bugst's
+// Write is one write(2), which returns a short count without an error when
+// a signal (the Go runtime preempts goroutines with SIGURG) interrupts it
+// while the driver's buffer is full, and the rest of a frame would be lost.
+// This is the one place that wraps it.
 type timeoutPort struct {
 	serial.Port
+}
+
+func (p timeoutPort) Write(b []byte) (int, error) {
+	done := 0
+	for done < len(b) {
+		n, err := p.Port.Write(b[done:])
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, io.ErrShortWrite
+		}
+	}
+	return done, nil
 }
 
 func (p timeoutPort) Read(b []byte) (int, error) {

@@ -1,12 +1,14 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.bug.st/serial"
+	"golang.org/x/sys/unix"
 )
 
 func TestOpenPortTimeoutAndGone(t *testing.T) {
@@ -191,6 +194,95 @@ func TestOpenPortRFC2217Errors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "open "+tt.name+": ")
 			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestPortWriteWritesAll interrupts a write that blocks on a full pty with a
+// signal, as the Go runtime's preemption does: write(2) then returns a short
+// count without an error. go.bug.st/serial passes that on; the port that
+// OpenPort returns goes on writing, so the board gets every byte in order.
+func TestPortWriteWritesAll(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		wrapped bool
+	}{{"bare go.bug.st/serial port", false}, {"OpenPort", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			master, slave, err := pty.Open()
+			require.NoError(t, err)
+			defer master.Close()
+			slave.Close()
+			var p serial.Port
+			if tc.wrapped {
+				p, err = OpenPort(slave.Name(), 115200)
+			} else {
+				p, err = serial.Open(slave.Name(), &serial.Mode{BaudRate: 115200})
+			}
+			require.NoError(t, err)
+			defer p.Close()
+
+			data := make([]byte, 256<<10) // far more than a pty holds
+			for i := range data {
+				data[i] = byte('a' + i%26)
+			}
+			type result struct {
+				n   int
+				err error
+			}
+			tidc, done := make(chan int, 1), make(chan result, 1)
+			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				tidc <- unix.Gettid()
+				n, err := p.Write(data)
+				done <- result{n, err}
+			}()
+			tid := <-tidc
+			// Let the write fill the pty and block, then interrupt it.
+			mc, err := master.SyscallConn()
+			require.NoError(t, err)
+			deadline := time.Now().Add(10 * time.Second)
+			for queued := 0; queued == 0; {
+				require.True(t, time.Now().Before(deadline), "the write put nothing in the pty")
+				time.Sleep(10 * time.Millisecond)
+				require.NoError(t, mc.Control(func(fd uintptr) {
+					queued, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ)
+				}))
+			}
+			time.Sleep(50 * time.Millisecond)
+			require.NoError(t, unix.Tgkill(os.Getpid(), tid, unix.SIGURG))
+			time.Sleep(50 * time.Millisecond)
+
+			got := make([]byte, 0, len(data))
+			buf := make([]byte, 64<<10)
+			var r result
+			for wrote := false; !wrote || len(got) < r.n; {
+				if !wrote {
+					select {
+					case r = <-done:
+						wrote = true
+					default:
+					}
+				}
+				require.NoError(t, master.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+				n, err := master.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("read master: %v", err)
+				}
+				if len(got) > len(data) {
+					t.Fatalf("read %d bytes, more than the %d written", len(got), len(data))
+				}
+			}
+			if !tc.wrapped {
+				// The phenomenon the wrapper exists for.
+				require.NoError(t, r.err)
+				assert.Less(t, r.n, len(data), "bare Write after a signal returned %d of %d bytes", r.n, len(data))
+				return
+			}
+			require.NoError(t, r.err)
+			assert.Equal(t, len(data), r.n)
+			assert.True(t, bytes.Equal(data, got), "the board got %d bytes, not the %d written in order", len(got), len(data))
 		})
 	}
 }
