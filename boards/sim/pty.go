@@ -24,8 +24,8 @@ import (
 // the host reads from the slave, so a host that reads a byte at a time
 // (pyserial's readline) would wake the board once per byte. Instead, two
 // epoll instances watch the master and those are in the runtime's poller:
-// one for input, always armed, and one for output space, armed (one-shot)
-// only while a write waits for the host to read. A goroutine waiting on
+// one for input, always armed, and one for output space, armed only while
+// a write waits for the host to read. A goroutine waiting on
 // either parks without holding a thread in a system call.
 type port struct {
 	fd    int      // pty master, O_NONBLOCK
@@ -80,8 +80,8 @@ func openPort() (*port, error) {
 		return nil, fmt.Errorf("pty master non-blocking: %w", err)
 	}
 	if p.in, p.inRC, _, err = watch(fd, unix.EPOLLIN); err == nil {
-		// Registered disarmed: one-shot with no events.
-		p.out, p.outRC, p.outEp, err = watch(fd, unix.EPOLLONESHOT)
+		// Registered with no events: armed only while a write waits.
+		p.out, p.outRC, p.outEp, err = watch(fd, 0)
 	}
 	if err != nil {
 		p.closeFDs()
@@ -243,6 +243,7 @@ func (p *port) writeWithin(b []byte, stall time.Duration) (int, error) {
 		return 0, errPortClosed
 	}
 	done := 0
+	armed := false
 	var werr error
 	err := p.outRC.Read(func(uintptr) bool {
 		for done < len(b) {
@@ -252,12 +253,13 @@ func (p *port) writeWithin(b []byte, stall time.Duration) (int, error) {
 				done += n
 			case unix.EINTR:
 			case unix.EAGAIN:
-				// Arm the output watch for the next time there is
-				// space; the runtime waits on it once this returns.
-				ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(p.fd)}
-				if err := unix.EpollCtl(p.outEp, unix.EPOLL_CTL_MOD, p.fd, &ev); err != nil {
-					werr = fmt.Errorf("epoll: %w", err)
-					return true
+				// Arm the output watch; the runtime waits on it once this
+				// returns (and returns at once if there is room by now).
+				if !armed {
+					if werr = p.watchOut(unix.EPOLLOUT); werr != nil {
+						return true
+					}
+					armed = true
 				}
 				return false
 			default:
@@ -267,6 +269,11 @@ func (p *port) writeWithin(b []byte, stall time.Duration) (int, error) {
 		}
 		return true
 	})
+	if armed {
+		if derr := p.watchOut(0); derr != nil && err == nil && werr == nil {
+			werr = derr
+		}
+	}
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return done, errStalled
@@ -276,6 +283,16 @@ func (p *port) writeWithin(b []byte, stall time.Duration) (int, error) {
 		return done, fmt.Errorf("write pty %s: %w", p.path, werr)
 	}
 	return done, nil
+}
+
+// watchOut sets the events the output watch waits for: unix.EPOLLOUT while
+// a write waits for room, 0 otherwise (then nothing on the master wakes it).
+func (p *port) watchOut(events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(p.fd)}
+	if err := unix.EpollCtl(p.outEp, unix.EPOLL_CTL_MOD, p.fd, &ev); err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	return nil
 }
 
 // flushInput discards what the board wrote and no host has read (the line

@@ -123,6 +123,21 @@ func TestPortWriteStallsWithoutReader(t *testing.T) {
 	if again < n/2 {
 		t.Fatalf("after flushInput, writeWithin wrote %d bytes (%v); want about %d", again, err, n)
 	}
+	// The output watch is disarmed again once the write returned: a host
+	// reading the held bytes does not wake the board.
+	host := openHost(t, p)
+	one := make([]byte, 1)
+	for i := 0; i < 16; i++ {
+		if err := host.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := host.Read(one); err != nil {
+			t.Fatalf("host read %d: %v", i, err)
+		}
+		if pollable(t, p.out) {
+			t.Fatalf("after a stalled write, the host's read %d made the output watch ready", i)
+		}
+	}
 }
 
 // TestPortCloseEndsStalledWrite closes the port while a write waits for
