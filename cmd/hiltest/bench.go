@@ -61,7 +61,9 @@ func newBenchCmd() *cobra.Command {
            bare go.bug.st/serial write/read loop, and through the usual pyserial
            write+readline script (bench/pyserial_ping.py, when python3 has pyserial),
            all three to the same unpaced simulated board in a "hiltest sim"
-           child process (--ping-sim-inline: in this process)
+           child process (--ping-sim-inline: in this process); 7 rounds, each
+           measuring the three back to back, and the ratios are the medians
+           of the rounds' ratios
   wire     the full suite's wall time on one board at --baud (the simulator
            paces its output, a counting proxy paces the host's bytes) against
            the bytes-on-wire lower bound (bytes both ways / (baud/10) bytes per second)
