@@ -118,6 +118,16 @@ func (c *recConn) take() []byte {
 	return raw
 }
 
+// nextLine returns the line of b that starts at off, without its LF or
+// CRLF, and the offset after it; ok is false when no LF ends it in b.
+func nextLine(b []byte, off int) (line []byte, next int, ok bool) {
+	j := bytes.IndexByte(b[off:], '\n')
+	if j < 0 {
+		return nil, off, false
+	}
+	return bytes.TrimSuffix(b[off:off+j], []byte{'\r'}), off + j + 1, true
+}
+
 // requestLength returns the length of the HTTP/1.x request at the start of
 // b, or -1 when it cannot be determined from b (incomplete header block,
 // incomplete chunked body, malformed framing). The result may exceed len(b)
@@ -126,12 +136,11 @@ func requestLength(b []byte) int {
 	cl, chunked := 0, false
 	off, line := 0, 0
 	for {
-		j := bytes.IndexByte(b[off:], '\n')
-		if j < 0 {
+		l, next, ok := nextLine(b, off)
+		if !ok {
 			return -1
 		}
-		l := bytes.TrimSuffix(b[off:off+j], []byte{'\r'})
-		off += j + 1
+		off = next
 		if len(l) == 0 {
 			if line == 0 {
 				continue // stray empty lines before the request line
@@ -189,13 +198,11 @@ func headerEnd(b []byte) (int, [][]byte) {
 	var lines [][]byte
 	off := 0
 	for {
-		j := bytes.IndexByte(b[off:], '\n')
-		if j < 0 {
+		line, next, ok := nextLine(b, off)
+		if !ok {
 			return -1, nil
 		}
-		line := b[off : off+j]
-		off += j + 1
-		line = bytes.TrimSuffix(line, []byte{'\r'})
+		off = next
 		if len(line) == 0 {
 			if len(lines) == 0 {
 				continue
@@ -219,12 +226,11 @@ func splitHeader(l []byte) (string, string, bool) {
 func chunkedLength(b []byte) int {
 	off := 0
 	for {
-		j := bytes.IndexByte(b[off:], '\n')
-		if j < 0 {
+		line, next, ok := nextLine(b, off)
+		if !ok {
 			return -1
 		}
-		line := bytes.TrimSuffix(b[off:off+j], []byte{'\r'})
-		off += j + 1
+		off = next
 		if k := bytes.IndexByte(line, ';'); k >= 0 {
 			line = line[:k]
 		}
@@ -235,12 +241,11 @@ func chunkedLength(b []byte) int {
 		if size == 0 {
 			// Trailer section up to an empty line.
 			for {
-				j := bytes.IndexByte(b[off:], '\n')
-				if j < 0 {
+				l, next, ok := nextLine(b, off)
+				if !ok {
 					return -1
 				}
-				l := bytes.TrimSuffix(b[off:off+j], []byte{'\r'})
-				off += j + 1
+				off = next
 				if len(l) == 0 {
 					return off
 				}

@@ -336,7 +336,7 @@ func (p *Port) onSub(data []byte) {
 // parser and queues data for Read. Caller holds rmu.
 func (p *Port) pump(deadline time.Time) error {
 	if err := p.conn.SetReadDeadline(deadline); err != nil {
-		return p.readErr(err)
+		return p.opErr("read", err)
 	}
 	n, err := p.conn.Read(p.raw)
 	if n > 0 {
@@ -351,16 +351,18 @@ func (p *Port) pump(deadline time.Time) error {
 		}
 	}
 	if err != nil {
-		return p.readErr(err)
+		return p.opErr("read", err)
 	}
 	return nil
 }
 
-func (p *Port) readErr(err error) error {
+// opErr wraps the error of a read or write (op) on the connection; once
+// the port is closed it is ErrClosed, whatever the connection said.
+func (p *Port) opErr(op string, err error) error {
 	if p.isClosed() {
-		return fmt.Errorf("rfc2217 %s: read: %w", p.addr, ErrClosed)
+		err = ErrClosed
 	}
-	return fmt.Errorf("rfc2217 %s: read: %w", p.addr, err)
+	return fmt.Errorf("rfc2217 %s: %s: %w", p.addr, op, err)
 }
 
 // flushNegotiation writes queued negotiation replies unless a writer is
@@ -392,20 +394,13 @@ func (p *Port) writeLocked(b []byte) error {
 		return nil
 	}
 	if err := p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout)); err != nil {
-		return p.writeErr(err)
+		return p.opErr("write", err)
 	}
 	_, err := p.conn.Write(b)
 	if err != nil {
-		return p.writeErr(err)
+		return p.opErr("write", err)
 	}
 	return nil
-}
-
-func (p *Port) writeErr(err error) error {
-	if p.isClosed() {
-		return fmt.Errorf("rfc2217 %s: write: %w", p.addr, ErrClosed)
-	}
-	return fmt.Errorf("rfc2217 %s: write: %w", p.addr, err)
 }
 
 // wait pumps the connection (or, while a Read is pumping, waits for it)
@@ -665,11 +660,11 @@ func (p *Port) Write(b []byte) (int, error) {
 		}
 	}
 	if err := p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout)); err != nil {
-		return 0, p.writeErr(err)
+		return 0, p.opErr("write", err)
 	}
 	n, err := p.conn.Write(enc)
 	if err != nil {
-		return unescapedLen(b, n), p.writeErr(err)
+		return unescapedLen(b, n), p.opErr("write", err)
 	}
 	return len(b), nil
 }
