@@ -309,10 +309,7 @@ func (b *Board) readLoop(p *port) {
 	defer b.wg.Done()
 	r := protocol.NewReader(p, MaxFrame)
 	for {
-		it, err := r.Next()
-		if errors.Is(err, protocol.ErrNoData) {
-			continue
-		}
+		it, err := r.Next() // port.Read waits for input: never ErrNoData
 		if err != nil {
 			return
 		}
