@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/creack/pty"
 	"go.bug.st/serial"
 
+	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/hiltest/hiltest/protocol"
 )
 
@@ -134,7 +134,7 @@ func StartWireProxy(target, dir, name string, baud int) (*WireProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire proxy: %w", err)
 	}
-	master, slave, err := pty.Open()
+	master, slave, err := pollpty.Open()
 	if err != nil {
 		port.Close()
 		return nil, fmt.Errorf("wire proxy: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/hiltest/hiltest/boards"
+	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/hiltest/hiltest/internal/rfc2217"
 	"github.com/hiltest/hiltest/internal/ser2nettest"
 	"github.com/hiltest/hiltest/protocol"
@@ -208,7 +209,7 @@ func TestPortWriteWritesAll(t *testing.T) {
 		wrapped bool
 	}{{"bare go.bug.st/serial port", false}, {"OpenPort", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			master, slave, err := pty.Open()
+			master, slave, err := pollpty.Open()
 			require.NoError(t, err)
 			defer master.Close()
 			slave.Close()

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/hiltest/hiltest/protocol"
 	"go.bug.st/serial"
 )
@@ -105,21 +105,11 @@ func newPeerWith(t testing.TB, setup func(p *peer)) *peer {
 // plug creates a new pty, points the symlink at it and starts serving; with
 // boot it prints boot output and READY.
 func (p *peer) plug(boot bool) error {
-	master, slave, err := pty.Open()
+	// A pollable master, so that Close interrupts a blocked Read.
+	master, slave, err := pollpty.Open()
 	if err != nil {
 		return err
 	}
-	// Make the master pollable so that Close interrupts a blocked Read (a
-	// blocking *os.File only closes once its pending Read returns).
-	fd, err := syscall.Dup(int(master.Fd()))
-	master.Close()
-	if err != nil {
-		return err
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		return err
-	}
-	master = os.NewFile(uintptr(fd), "ptmx")
 	tmp := p.link + ".tmp"
 	os.Remove(tmp)
 	if err := os.Symlink(slave.Name(), tmp); err != nil {

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.bug.st/serial"
 
+	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/hiltest/hiltest/mockdps"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
@@ -644,7 +644,7 @@ func TestHostAgentResets(t *testing.T) {
 // and talks to it from the other end of a pty pair.
 func TestHostAgentOnGivenPort(t *testing.T) {
 	bin := buildAgent(t)
-	master, slave, err := pty.Open()
+	master, slave, err := pollpty.Open()
 	if err != nil {
 		t.Fatalf("pty: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/hiltest/hiltest/internal/ser2nettest"
 	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
@@ -21,7 +21,7 @@ import (
 // not fail with EIO when ser2net closes it.
 func ptyPair(tb testing.TB) (master, slave *os.File) {
 	tb.Helper()
-	master, slave, err := pty.Open()
+	master, slave, err := pollpty.Open()
 	if err != nil {
 		tb.Fatalf("open pty: %v", err)
 	}
