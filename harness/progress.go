@@ -20,8 +20,18 @@ func IsTerminal(w io.Writer) bool {
 	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return false
 	}
-	_, err = unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	// Through SyscallConn: f.Fd would put a pollable file in blocking mode.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var ioctlErr error
+	if err := rc.Control(func(fd uintptr) {
+		_, ioctlErr = unix.IoctlGetTermios(int(fd), unix.TCGETS)
+	}); err != nil {
+		return false
+	}
+	return ioctlErr == nil
 }
 
 // Progress reports the run as it goes: on a terminal, one line rewritten
