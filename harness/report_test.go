@@ -10,9 +10,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/creack/pty"
+	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/hiltest/hiltest/reference"
 )
@@ -267,11 +268,30 @@ func TestProgressPlainAndTTY(t *testing.T) {
 	defer f.Close()
 	assert.False(t, IsTerminal(f), "a regular file is not a terminal")
 
-	master, slave, err := pty.Open()
+	master, slave, err := pollpty.Open()
 	require.NoError(t, err)
 	defer master.Close()
 	defer slave.Close()
 	assert.True(t, IsTerminal(slave), "a pty is a terminal")
+	// A terminal opened by path is pollable; asking leaves it so, and its
+	// read deadline still applies.
+	byPath, err := os.OpenFile(slave.Name(), os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	defer byPath.Close()
+	assert.True(t, IsTerminal(byPath), "a pty opened by path is a terminal")
+	require.NoError(t, byPath.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+	read := make(chan error, 1)
+	go func() {
+		_, err := byPath.Read(make([]byte, 1))
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	case <-time.After(10 * time.Second):
+		_, _ = master.Write([]byte("\n")) // ends the Read: the file is blocking now
+		t.Fatal("IsTerminal left the file in blocking mode: a read with a deadline is still waiting")
+	}
 }
 
 func TestWriteSummaryByBoard(t *testing.T) {
