@@ -2,7 +2,6 @@ package harness
 
 import (
 	"bytes"
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/hiltest/hiltest/internal/junitcheck"
 	"github.com/hiltest/hiltest/internal/pollpty"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,85 +113,12 @@ func sampleReport() *Report {
 	return r
 }
 
-// junitSchema mirrors the JUnit XML schema's required attributes.
-type junitSchema struct {
-	XMLName  xml.Name `xml:"testsuites"`
-	Name     *string  `xml:"name,attr"`
-	Tests    *int     `xml:"tests,attr"`
-	Failures *int     `xml:"failures,attr"`
-	Errors   *int     `xml:"errors,attr"`
-	Skipped  *int     `xml:"skipped,attr"`
-	Time     *float64 `xml:"time,attr"`
-	Suites   []struct {
-		Name     *string  `xml:"name,attr"`
-		Tests    *int     `xml:"tests,attr"`
-		Failures *int     `xml:"failures,attr"`
-		Errors   *int     `xml:"errors,attr"`
-		Skipped  *int     `xml:"skipped,attr"`
-		Time     *float64 `xml:"time,attr"`
-		Cases    []struct {
-			Name      *string  `xml:"name,attr"`
-			Classname *string  `xml:"classname,attr"`
-			Time      *float64 `xml:"time,attr"`
-			Failure   *struct {
-				Message *string `xml:"message,attr"`
-				Body    string  `xml:",chardata"`
-			} `xml:"failure"`
-			Error *struct {
-				Message *string `xml:"message,attr"`
-				Body    string  `xml:",chardata"`
-			} `xml:"error"`
-			Skipped *struct {
-				Message *string `xml:"message,attr"`
-			} `xml:"skipped"`
-		} `xml:"testcase"`
-	} `xml:"testsuite"`
-}
-
-// validateJUnit parses data and checks the attributes CI readers require
-// and that the counts add up. It returns the parsed document.
-func validateJUnit(t *testing.T, data []byte) junitSchema {
+// validateJUnit checks data as CI readers read it (junitcheck.Check) and
+// returns the parsed document.
+func validateJUnit(t *testing.T, data []byte) *junitcheck.Document {
 	t.Helper()
-	var j junitSchema
-	require.NoError(t, xml.Unmarshal(data, &j))
-	for _, p := range []any{j.Name, j.Tests, j.Failures, j.Errors, j.Skipped, j.Time} {
-		require.NotNil(t, p, "testsuites attribute missing")
-	}
-	var tests, failures, errors, skipped int
-	for _, s := range j.Suites {
-		for _, p := range []any{s.Name, s.Tests, s.Failures, s.Errors, s.Skipped, s.Time} {
-			require.NotNil(t, p, "testsuite attribute missing")
-		}
-		var f, e, sk int
-		for _, c := range s.Cases {
-			require.NotNil(t, c.Name, "testcase name")
-			require.NotNil(t, c.Classname, "testcase classname")
-			require.NotNil(t, c.Time, "testcase time")
-			if c.Failure != nil {
-				require.NotNil(t, c.Failure.Message)
-				f++
-			}
-			if c.Error != nil {
-				require.NotNil(t, c.Error.Message)
-				e++
-			}
-			if c.Skipped != nil {
-				sk++
-			}
-		}
-		assert.Equal(t, len(s.Cases), *s.Tests, "suite %s tests", *s.Name)
-		assert.Equal(t, f, *s.Failures, "suite %s failures", *s.Name)
-		assert.Equal(t, e, *s.Errors, "suite %s errors", *s.Name)
-		assert.Equal(t, sk, *s.Skipped, "suite %s skipped", *s.Name)
-		tests += *s.Tests
-		failures += f
-		errors += e
-		skipped += sk
-	}
-	assert.Equal(t, tests, *j.Tests)
-	assert.Equal(t, failures, *j.Failures)
-	assert.Equal(t, errors, *j.Errors)
-	assert.Equal(t, skipped, *j.Skipped)
+	j, err := junitcheck.Check(data)
+	require.NoError(t, err)
 	return j
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hiltest/hiltest/harness"
+	"github.com/hiltest/hiltest/internal/junitcheck"
 )
 
 // writeBench writes a bench file of simulated boards: name → bug ("" = healthy).
@@ -65,50 +65,13 @@ func TestRunUsage(t *testing.T) {
 	}
 }
 
-// junitDoc is the shape of a JUnit XML file with the attributes CI
-// readers require.
-type junitDoc struct {
-	Tests  *int `xml:"tests,attr"`
-	Suites []struct {
-		Name     *string  `xml:"name,attr"`
-		Tests    *int     `xml:"tests,attr"`
-		Failures *int     `xml:"failures,attr"`
-		Errors   *int     `xml:"errors,attr"`
-		Skipped  *int     `xml:"skipped,attr"`
-		Time     *float64 `xml:"time,attr"`
-		Cases    []struct {
-			Name      *string  `xml:"name,attr"`
-			Classname *string  `xml:"classname,attr"`
-			Time      *float64 `xml:"time,attr"`
-			Failure   *struct {
-				Message *string `xml:"message,attr"`
-				Body    string  `xml:",chardata"`
-			} `xml:"failure"`
-		} `xml:"testcase"`
-	} `xml:"testsuite"`
-}
-
-func checkJUnit(t *testing.T, path string) junitDoc {
+// checkJUnit reads path and checks it as CI readers read it.
+func checkJUnit(t *testing.T, path string) *junitcheck.Document {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var j junitDoc
-	require.NoError(t, xml.Unmarshal(data, &j))
-	require.NotNil(t, j.Tests)
-	for _, s := range j.Suites {
-		for _, p := range []any{s.Name, s.Tests, s.Failures, s.Errors, s.Skipped, s.Time} {
-			require.NotNil(t, p)
-		}
-		require.Equal(t, *s.Tests, len(s.Cases))
-		for _, c := range s.Cases {
-			require.NotNil(t, c.Name)
-			require.NotNil(t, c.Classname)
-			require.NotNil(t, c.Time)
-			if c.Failure != nil {
-				require.NotNil(t, c.Failure.Message)
-			}
-		}
-	}
+	j, err := junitcheck.Check(data)
+	require.NoError(t, err, path)
 	return j
 }
 
