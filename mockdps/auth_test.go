@@ -26,6 +26,11 @@ func sigWithPlus(t *testing.T, p reference.SASParams) reference.SAS {
 	return reference.SAS{}
 }
 
+// sasToken gives a table test the token that sas builds from p.
+func sasToken(p reference.SASParams) func(t *testing.T) string {
+	return func(t *testing.T) string { return sas(t, p).Token }
+}
+
 func TestAuthDiagnoses(t *testing.T) {
 	const grpDev = "grp-auth-dev"
 	devKey := derive(t, DemoGroupPrimaryKey, grpDev)
@@ -51,29 +56,17 @@ func TestAuthDiagnoses(t *testing.T) {
 				return strings.TrimPrefix(sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey}).Token, "SharedAccessSignature ")
 			}},
 		{name: "group key used", regID: grpDev, want: CauseGroupKeyUsed,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: grpDev, Key: DemoGroupPrimaryKey}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: grpDev, Key: DemoGroupPrimaryKey})},
 		{name: "group key not decoded, signing directly", regID: grpDev, want: CauseGroupKeyNotDecoded,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: grpDev, Key: textKey(DemoGroupPrimaryKey)}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: grpDev, Key: textKey(DemoGroupPrimaryKey)})},
 		{name: "group key not decoded for derivation", regID: grpDev, want: CauseGroupKeyNotDecoded,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: grpDev, Key: badDerived}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: grpDev, Key: badDerived})},
 		{name: "group key not decoded for derivation nor signing", regID: grpDev, want: CauseGroupKeyNotDecoded,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: grpDev, Key: textKey(badDerived)}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: grpDev, Key: textKey(badDerived)})},
 		{name: "derived key not decoded", regID: grpDev, want: CauseKeyNotDecoded,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: grpDev, Key: textKey(devKey)}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: grpDev, Key: textKey(devKey)})},
 		{name: "individual key not decoded", regID: DemoDevice1, want: CauseKeyNotDecoded,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: textKey(DemoDevice1SecondaryKey)}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice1, Key: textKey(DemoDevice1SecondaryKey)})},
 		{name: "sr not encoded", regID: DemoDevice1, want: CauseSRNotEncoded, inReceived: "sr=" + DemoIDScope + "/registrations/",
 			token: func(t *testing.T) string {
 				raw := DemoIDScope + "/registrations/" + DemoDevice1
@@ -96,43 +89,29 @@ func TestAuthDiagnoses(t *testing.T) {
 				return reference.FormatToken(reference.DialectDefault, reference.DialectDefault.Resource(DemoIDScope, DemoDevice1), sig, exp, "registration")
 			}},
 		{name: "resource names another registration", regID: DemoDevice1, want: CauseResourceMismatch, inReceived: DemoDevice2,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice2, Key: DemoDevice1PrimaryKey}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice2, Key: DemoDevice1PrimaryKey})},
 		{name: "resource names another scope", regID: DemoDevice1, want: CauseResourceMismatch, inReceived: "0ne00OTHER1",
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{IDScope: "0ne00OTHER1", RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey}).Token
-			}},
+			token: sasToken(reference.SASParams{IDScope: "0ne00OTHER1", RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey})},
 		{name: "expired", regID: DemoDevice1, want: CauseExpired, inReceived: fmt.Sprint(testNow.Add(-90 * time.Second).Unix()),
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: testNow.Add(-90 * time.Second).Unix()}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: testNow.Add(-90 * time.Second).Unix()})},
 		{name: "clock not set", regID: DemoDevice1, want: CauseClockNotSet,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: 3600}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: 3600})},
 		{name: "expiry too far", regID: DemoDevice1, want: CauseExpiryTooFar,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: testNow.AddDate(5, 0, 0).Unix()}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, Expiry: testNow.AddDate(5, 0, 0).Unix()})},
 		{name: "expiry centuries ahead", regID: DemoDevice1, want: CauseExpiryTooFar, inReceived: "se=9223372036854775807",
 			token: func(t *testing.T) string {
 				return strings.Replace(sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey}).Token,
 					fmt.Sprintf("se=%d", exp), "se=9223372036854775807", 1)
 			}},
 		{name: "wrong skn", regID: DemoDevice1, want: CauseWrongSKN, inReceived: "skn=iothubowner",
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, KeyName: "iothubowner"}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey, KeyName: "iothubowner"})},
 		{name: "sig not encoded", regID: DemoDevice1, want: CauseSigNotEncoded,
 			token: func(t *testing.T) string {
 				s := sigWithPlus(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice1PrimaryKey})
 				return reference.TokenPrefix + "sr=" + s.EncodedResource + "&sig=" + s.Signature + fmt.Sprintf("&se=%d&skn=registration", s.Expiry)
 			}},
 		{name: "wrong key individual", regID: DemoDevice1, want: CauseWrongKey, inExpected: `individual enrollment "demo-device-1"`,
-			token: func(t *testing.T) string {
-				return sas(t, reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice2PrimaryKey}).Token
-			}},
+			token: sasToken(reference.SASParams{RegistrationID: DemoDevice1, Key: DemoDevice2PrimaryKey})},
 		{name: "wrong key group", regID: grpDev, want: CauseWrongKey, inExpected: `enrollment group "demo-group"`,
 			token: func(t *testing.T) string {
 				return sas(t, reference.SASParams{RegistrationID: grpDev, Key: derive(t, DemoDevice1PrimaryKey, grpDev)}).Token

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func TestCaptureRawBytes(t *testing.T) {
 	wantHdr := [][2]string{{"Host", s.Host()}, {"UserAgent", "prov_device_client/1.0"}, {"Accept", "application/json"},
 		{"Connection", "keep-alive"}, {"content-type", "application/json; charset=utf-8"}, {"X-Dup", "1"}, {"X-Dup", "2"},
 		{"Authorization", st.Token}, {"Content-Length", itoa(len(body))}}
-	if got := reqs[0].Header; !equalHeaders(got, wantHdr) {
+	if got := reqs[0].Header; !slices.Equal(got, wantHdr) {
 		t.Errorf("headers\n%q\nwant\n%q", got, wantHdr)
 	}
 	if reqs[0].Method != "PUT" || reqs[0].RequestURI != uri || reqs[0].Proto != "HTTP/1.1" || string(reqs[0].Body) != body {
@@ -80,18 +81,6 @@ func TestCaptureRawBytes(t *testing.T) {
 	if !bytes.Contains(reqs[0].Raw, []byte(enc)) {
 		t.Errorf("in-memory capture lost the signature")
 	}
-}
-
-func equalHeaders(a, b [][2]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

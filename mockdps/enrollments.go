@@ -178,6 +178,16 @@ func (p *enrollParser) str(f map[string]*yaml.Node, key, what string) (string, i
 	return n.Value, n.Line
 }
 
+// required is str for a field that must be there: when it is absent or
+// empty, that is reported at the line of the entry n.
+func (p *enrollParser) required(f map[string]*yaml.Node, n *yaml.Node, key, what string) (string, int) {
+	s, line := p.str(f, key, what)
+	if s == "" {
+		p.errf(n.Line, "%s: %s is missing", what, key)
+	}
+	return s, line
+}
+
 func (p *enrollParser) enabled(f map[string]*yaml.Node, what string) bool {
 	n := f["enabled"]
 	if n == nil {
@@ -230,6 +240,11 @@ func (p *enrollParser) key(f map[string]*yaml.Node, field, label, what string, r
 	return k
 }
 
+// keys reads the required primaryKey and the optional secondaryKey.
+func (p *enrollParser) keys(f map[string]*yaml.Node, what string) (primary, secondary string) {
+	return p.key(f, "primaryKey", "primary key", what, true), p.key(f, "secondaryKey", "secondary key", what, false)
+}
+
 // lineOf gives a line for errors about a missing field: the smallest line of
 // the fields present.
 func (p *enrollParser) lineOf(f map[string]*yaml.Node) int {
@@ -268,28 +283,39 @@ func (p *enrollParser) root(n *yaml.Node) *Enrollments {
 	} else if err := checkIDScope(e.IDScope); err != nil {
 		p.errf(line, "idScope %q: %v", e.IDScope, err)
 	}
-	seenReg := map[string]int{}
-	if l := f["individual"]; l != nil {
-		if l.Kind != yaml.SequenceNode {
-			p.errf(l.Line, "individual: expected a list")
-		} else {
-			for i, item := range l.Content {
-				ie := p.individual(item, i, seenReg)
-				e.Individual = append(e.Individual, ie)
-			}
-		}
-	}
-	seenGroup := map[string]int{}
-	if l := f["groups"]; l != nil {
-		if l.Kind != yaml.SequenceNode {
-			p.errf(l.Line, "groups: expected a list")
-		} else {
-			for i, item := range l.Content {
-				e.Groups = append(e.Groups, p.group(item, i, seenGroup))
-			}
-		}
-	}
+	e.Individual = parseList(p, f, "individual", p.individual)
+	e.Groups = parseList(p, f, "groups", p.group)
 	return e
+}
+
+// parseList parses each item of the list field key with parse, which gets
+// the item, its index and a map shared by the items for spotting repeats.
+func parseList[T any](p *enrollParser, f map[string]*yaml.Node, key string, parse func(n *yaml.Node, i int, seen map[string]int) T) []T {
+	l := f[key]
+	if l == nil {
+		return nil
+	}
+	if l.Kind != yaml.SequenceNode {
+		p.errf(l.Line, "%s: expected a list", key)
+		return nil
+	}
+	var out []T
+	seen := map[string]int{}
+	for i, item := range l.Content {
+		out = append(out, parse(item, i, seen))
+	}
+	return out
+}
+
+// firstUse records that id is first used at line, or, when seen already
+// holds it, reports at line what: dupFormat, with the earlier line as the
+// argument of dupFormat.
+func (p *enrollParser) firstUse(seen map[string]int, id string, line int, what, dupFormat string) {
+	if prev, dup := seen[id]; dup {
+		p.errf(line, "%s: "+dupFormat, what, prev)
+		return
+	}
+	seen[id] = line
 }
 
 func (p *enrollParser) individual(n *yaml.Node, i int, seen map[string]int) IndividualEnrollment {
@@ -297,28 +323,20 @@ func (p *enrollParser) individual(n *yaml.Node, i int, seen map[string]int) Indi
 	f := p.fields(n, what, "registrationId", "primaryKey", "secondaryKey", "assignedHub", "deviceId", "enabled", "payload")
 	ie := IndividualEnrollment{Line: n.Line}
 	var line int
-	ie.RegistrationID, line = p.str(f, "registrationId", what)
-	if ie.RegistrationID == "" {
-		p.errf(n.Line, "%s: registrationId is missing", what)
-	} else {
+	ie.RegistrationID, line = p.required(f, n, "registrationId", what)
+	if ie.RegistrationID != "" {
 		what = fmt.Sprintf("individual %q", ie.RegistrationID)
 		if err := checkRegistrationID(ie.RegistrationID); err != nil {
 			p.errf(line, "%s: %v", what, err)
 		}
-		low := strings.ToLower(ie.RegistrationID)
-		if prev, dup := seen[low]; dup {
-			p.errf(line, "%s: registration id already enrolled at line %d (ids are case-insensitive)", what, prev)
-		} else {
-			seen[low] = line
-		}
+		p.firstUse(seen, strings.ToLower(ie.RegistrationID), line, what, "registration id already enrolled at line %d (ids are case-insensitive)")
 	}
-	ie.PrimaryKey = p.key(f, "primaryKey", "primary key", what, true)
-	ie.SecondaryKey = p.key(f, "secondaryKey", "secondary key", what, false)
-	ie.AssignedHub, line = p.str(f, "assignedHub", what)
-	if ie.AssignedHub == "" {
-		p.errf(n.Line, "%s: assignedHub is missing", what)
-	} else if err := checkHub(ie.AssignedHub); err != nil {
-		p.errf(line, "%s: assignedHub %v", what, err)
+	ie.PrimaryKey, ie.SecondaryKey = p.keys(f, what)
+	ie.AssignedHub, line = p.required(f, n, "assignedHub", what)
+	if ie.AssignedHub != "" {
+		if err := checkHub(ie.AssignedHub); err != nil {
+			p.errf(line, "%s: assignedHub %v", what, err)
+		}
 	}
 	ie.DeviceID, _ = p.str(f, "deviceId", what)
 	ie.Disabled = !p.enabled(f, what)
@@ -331,19 +349,12 @@ func (p *enrollParser) group(n *yaml.Node, i int, seen map[string]int) GroupEnro
 	f := p.fields(n, what, "name", "primaryKey", "secondaryKey", "hubs", "allocation", "enabled", "payload")
 	g := GroupEnrollment{Line: n.Line}
 	var line int
-	g.Name, line = p.str(f, "name", what)
-	if g.Name == "" {
-		p.errf(n.Line, "%s: name is missing", what)
-	} else {
+	g.Name, line = p.required(f, n, "name", what)
+	if g.Name != "" {
 		what = fmt.Sprintf("group %q", g.Name)
-		if prev, dup := seen[g.Name]; dup {
-			p.errf(line, "%s: name already used at line %d", what, prev)
-		} else {
-			seen[g.Name] = line
-		}
+		p.firstUse(seen, g.Name, line, what, "name already used at line %d")
 	}
-	g.PrimaryKey = p.key(f, "primaryKey", "primary key", what, true)
-	g.SecondaryKey = p.key(f, "secondaryKey", "secondary key", what, false)
+	g.PrimaryKey, g.SecondaryKey = p.keys(f, what)
 	if h := f["hubs"]; h == nil {
 		p.errf(n.Line, "%s: hubs is missing", what)
 	} else if h.Kind != yaml.SequenceNode || len(h.Content) == 0 {
@@ -434,6 +445,17 @@ func (e *Enrollments) Validate() error {
 	if err := checkIDScope(e.IDScope); err != nil {
 		add("idScope %q: %v", e.IDScope, err)
 	}
+	// checkKeys checks a required primary and an optional secondary key.
+	checkKeys := func(what, primary, secondary string) {
+		if err := checkKey(primary); err != nil {
+			add("%s: primary key %v", what, err)
+		}
+		if secondary != "" {
+			if err := checkKey(secondary); err != nil {
+				add("%s: secondary key %v", what, err)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, ie := range e.Individual {
 		what := fmt.Sprintf("individual %q", ie.RegistrationID)
@@ -445,14 +467,7 @@ func (e *Enrollments) Validate() error {
 			add("%s: registration id enrolled twice", what)
 		}
 		seen[low] = true
-		if err := checkKey(ie.PrimaryKey); err != nil {
-			add("%s: primary key %v", what, err)
-		}
-		if ie.SecondaryKey != "" {
-			if err := checkKey(ie.SecondaryKey); err != nil {
-				add("%s: secondary key %v", what, err)
-			}
-		}
+		checkKeys(what, ie.PrimaryKey, ie.SecondaryKey)
 		if err := checkHub(ie.AssignedHub); err != nil {
 			add("%s: assignedHub %v", what, err)
 		}
@@ -467,14 +482,7 @@ func (e *Enrollments) Validate() error {
 			add("%s: name used twice", what)
 		}
 		names[g.Name] = true
-		if err := checkKey(g.PrimaryKey); err != nil {
-			add("%s: primary key %v", what, err)
-		}
-		if g.SecondaryKey != "" {
-			if err := checkKey(g.SecondaryKey); err != nil {
-				add("%s: secondary key %v", what, err)
-			}
-		}
+		checkKeys(what, g.PrimaryKey, g.SecondaryKey)
 		if len(g.Hubs) == 0 {
 			add("%s: hubs is empty", what)
 		}

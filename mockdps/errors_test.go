@@ -3,6 +3,7 @@ package mockdps
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,7 +161,7 @@ func TestFaults(t *testing.T) {
 	for range 5 {
 		got = append(got, c.do(req).Status)
 	}
-	if want := []int{202, 500, 202, 202, 202}; !equalInts(got, want) {
+	if want := []int{202, 500, 202, 202, 202}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
 
@@ -172,18 +173,6 @@ func TestFaults(t *testing.T) {
 	if st := dialRaw(t, s).do(req).Status; st != 202 {
 		t.Errorf("faults off: %d", st)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestDiagnosesEndpoint(t *testing.T) {

@@ -21,10 +21,7 @@ func ExampleStart() {
 	}
 	defer s.Close()
 
-	cl, err := reference.NewClient(reference.ClientOptions{
-		Endpoint: s.Host(), RootCAs: s.CertPool(),
-		Wait: func(context.Context, time.Duration) error { return nil },
-	})
+	cl, err := demoClient(s)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -118,21 +115,12 @@ func ExampleRunLoad() {
 // Each captured request records what its answer said about polling: the
 // Retry-After sent and the operation it started or reported on.
 func ExampleRequest() {
-	s, err := mockdps.Start(mockdps.Options{RetryAfter: 1})
+	s, cl, stop, err := startDemo(mockdps.Options{RetryAfter: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer s.Close()
-	cl, err := reference.NewClient(reference.ClientOptions{
-		Endpoint: s.Host(), RootCAs: s.CertPool(),
-		Wait: func(context.Context, time.Duration) error { return nil },
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cl.Close()
+	defer stop()
 	res, err := cl.Register(context.Background(), reference.RegisterParams{IDScope: s.IDScope(),
 		RegistrationID: mockdps.DemoDevice1, Key: mockdps.DemoDevice1PrimaryKey})
 	if err != nil {
@@ -154,21 +142,12 @@ func ExampleRequest() {
 // Read one device's captured requests, and those captured after a point,
 // without copying the whole capture.
 func ExampleServer_RequestsFor() {
-	s, err := mockdps.Start(mockdps.Options{RetryAfter: mockdps.RetryImmediately})
+	s, cl, stop, err := startDemo(mockdps.Options{RetryAfter: mockdps.RetryImmediately})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer s.Close()
-	cl, err := reference.NewClient(reference.ClientOptions{
-		Endpoint: s.Host(), RootCAs: s.CertPool(),
-		Wait: func(context.Context, time.Duration) error { return nil },
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cl.Close()
+	defer stop()
 	ctx := context.Background()
 	register := func(regID, key string) {
 		_, err := cl.Register(ctx, reference.RegisterParams{IDScope: s.IDScope(), RegistrationID: regID, Key: key})
@@ -197,4 +176,27 @@ func ExampleServer_RequestsFor() {
 	// 3 requests since 2
 	// 1 of them for demo-device-1
 	// wrong-key
+}
+
+// demoClient returns a reference client for s that polls without waiting.
+func demoClient(s *mockdps.Server) (*reference.Client, error) {
+	return reference.NewClient(reference.ClientOptions{
+		Endpoint: s.Host(), RootCAs: s.CertPool(),
+		Wait: func(context.Context, time.Duration) error { return nil },
+	})
+}
+
+// startDemo starts a mock DPS with the demo enrollments and o, and a
+// demoClient for it; stop closes the client, then the server.
+func startDemo(o mockdps.Options) (s *mockdps.Server, cl *reference.Client, stop func(), err error) {
+	s, err = mockdps.Start(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl, err = demoClient(s)
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return s, cl, func() { cl.Close(); s.Close() }, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -342,7 +343,7 @@ func TestReferenceClientPolling(t *testing.T) {
 	for _, ex := range res.Exchanges {
 		statuses = append(statuses, ex.Status)
 	}
-	if !equalInts(statuses, []int{202, 202, 202, 200}) || len(waits) != 3 || waits[0] != 2*time.Second {
+	if !slices.Equal(statuses, []int{202, 202, 202, 200}) || len(waits) != 3 || waits[0] != 2*time.Second {
 		t.Fatalf("exchanges %v, waits %v", statuses, waits)
 	}
 	st := res.RegistrationState

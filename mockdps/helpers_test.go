@@ -134,31 +134,30 @@ func derive(t *testing.T, groupKey, regID string) string {
 	return k
 }
 
-func registerBytes(t *testing.T, s *Server, regID, token string) []byte {
+// requestBytes builds the request for regID at s with build; what names
+// the request in the failure message.
+func requestBytes(t *testing.T, what string, build func(reference.RequestParams) ([]byte, error), s *Server, regID, opID, token string) []byte {
 	t.Helper()
-	b, err := reference.RegisterRequestBytes(reference.RequestParams{Endpoint: s.Host(), IDScope: s.IDScope(), RegistrationID: regID, Token: token})
+	b, err := build(reference.RequestParams{Endpoint: s.Host(), IDScope: s.IDScope(), RegistrationID: regID, OperationID: opID, Token: token})
 	if err != nil {
-		t.Fatalf("register request: %v", err)
+		t.Fatalf("%s request: %v", what, err)
 	}
 	return b
+}
+
+func registerBytes(t *testing.T, s *Server, regID, token string) []byte {
+	t.Helper()
+	return requestBytes(t, "register", reference.RegisterRequestBytes, s, regID, "", token)
 }
 
 func operationBytes(t *testing.T, s *Server, regID, opID, token string) []byte {
 	t.Helper()
-	b, err := reference.OperationStatusRequestBytes(reference.RequestParams{Endpoint: s.Host(), IDScope: s.IDScope(), RegistrationID: regID, OperationID: opID, Token: token})
-	if err != nil {
-		t.Fatalf("operation request: %v", err)
-	}
-	return b
+	return requestBytes(t, "operation", reference.OperationStatusRequestBytes, s, regID, opID, token)
 }
 
 func statusBytes(t *testing.T, s *Server, regID, token string) []byte {
 	t.Helper()
-	b, err := reference.RegistrationStatusRequestBytes(reference.RequestParams{Endpoint: s.Host(), IDScope: s.IDScope(), RegistrationID: regID, Token: token})
-	if err != nil {
-		t.Fatalf("status request: %v", err)
-	}
-	return b
+	return requestBytes(t, "status", reference.RegistrationStatusRequestBytes, s, regID, "", token)
 }
 
 // rawRequest writes a request by hand (for shapes the builders refuse).
