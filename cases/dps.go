@@ -520,6 +520,21 @@ func enabledIndividuals(t *harness.T) []mockdps.IndividualEnrollment {
 	return out
 }
 
+// individualsToRegister returns the enabled individual enrollments, or
+// false when the case cannot run: no DPS (see dpsAvailable) or no enabled
+// individual enrollment (the case is skipped).
+func individualsToRegister(t *harness.T) ([]mockdps.IndividualEnrollment, bool) {
+	if !dpsAvailable(t) {
+		return nil, false
+	}
+	es := enabledIndividuals(t)
+	if len(es) == 0 {
+		t.Skip("no enabled individual enrollment")
+		return nil, false
+	}
+	return es, true
+}
+
 // memberID is a registration id for this board in an enrollment group,
 // distinct per board so that boards on one bench do not share a device.
 func memberID(t *harness.T, suffix string) string {
@@ -549,12 +564,8 @@ func individualDeviceID(e mockdps.IndividualEnrollment) string {
 }
 
 func runIndividualPrimary(ctx context.Context, t *harness.T) {
-	if !dpsAvailable(t) {
-		return
-	}
-	es := enabledIndividuals(t)
-	if len(es) == 0 {
-		t.Skip("no enabled individual enrollment")
+	es, ok := individualsToRegister(t)
+	if !ok {
 		return
 	}
 	for _, e := range es {
@@ -676,12 +687,8 @@ func wrongKeyFor(e mockdps.IndividualEnrollment) string {
 }
 
 func runWrongKey(ctx context.Context, t *harness.T) {
-	if !dpsAvailable(t) {
-		return
-	}
-	es := enabledIndividuals(t)
-	if len(es) == 0 {
-		t.Skip("no enabled individual enrollment")
+	es, ok := individualsToRegister(t)
+	if !ok {
 		return
 	}
 	e := es[0]
