@@ -89,6 +89,42 @@ func TestCoreUnitTestsAndSanitizers(t *testing.T) {
 	}
 }
 
+// startWithStdout starts cmd and returns the pipe of its stdout.
+func startWithStdout(t testing.TB, cmd *exec.Cmd) io.ReadCloser {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	return out
+}
+
+// superviseAgent starts the agent command cmd, runs read on its stdout in a
+// goroutine and, when the test ends, kills the agent, waits for read to return
+// and logs the agent's stderr if the test failed.
+func superviseAgent(t testing.TB, cmd *exec.Cmd, read func(stdout io.Reader)) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout := startWithStdout(t, cmd)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		read(stdout)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-readerDone
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent stderr:\n%s", stderr.String())
+		}
+	})
+}
+
 // agent is a running host agent and a protocol session to it over its pty.
 type agent struct {
 	t      testing.TB
@@ -106,19 +142,8 @@ func startAgent(t testing.TB, args ...string) *agent {
 	bin := buildAgent(t)
 	link := filepath.Join(t.TempDir(), "board")
 	cmd := exec.Command(bin, append([]string{"--link", link}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
 	lines := make(chan string, 4)
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
+	superviseAgent(t, cmd, func(stdout io.Reader) {
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -126,14 +151,6 @@ func startAgent(t testing.TB, args ...string) *agent {
 			case lines <- sc.Text():
 			default:
 			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-readerDone
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("agent stderr:\n%s", stderr.String())
 		}
 	})
 	var ptyLine string
@@ -650,31 +667,12 @@ func TestHostAgentOnGivenPort(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = master.Close(); _ = slave.Close() })
 	cmd := exec.Command(bin, "--port", slave.Name(), "--name", "given-port", "--mac", "02:AB:CD:EF:01:23")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan string, 1)
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		rd := bufio.NewReader(out)
+	superviseAgent(t, cmd, func(stdout io.Reader) {
+		rd := bufio.NewReader(stdout)
 		line, _ := rd.ReadString('\n')
 		done <- line
 		_, _ = rd.WriteTo(io.Discard)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-readerDone
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("agent stderr:\n%s", stderr.String())
-		}
 	})
 	select {
 	case line := <-done:
@@ -731,13 +729,7 @@ func BenchmarkHostAgentSAS(b *testing.B) {
 func TestHostAgentExitsWithItsLauncher(t *testing.T) {
 	bin := buildAgent(t)
 	cmd := exec.Command(bin)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	out := startWithStdout(t, cmd)
 	exited := make(chan error, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')

@@ -165,6 +165,20 @@ static int arg(hil_agent *a, const char *key, const uint8_t **v, size_t *n)
     return 0;
 }
 
+/* Finds a required argument; when it is absent, answers ERR BAD_ARG with msg
+ * and returns 0. */
+static int need_arg_msg(hil_agent *a, uint16_t seq, const char *verb, const char *key, const char *msg,
+                        const uint8_t **v, size_t *n)
+{
+    if (arg(a, key, v, n))
+        return 1;
+    reply_err(a, seq, verb, HIL_E_BAD_ARG, msg, key, 0);
+    return 0;
+}
+
+/* need_arg_msg with the message "<key> is missing"; key must be a string literal. */
+#define NEED_ARG(a, seq, verb, key, v, n) need_arg_msg(a, seq, verb, key, key " is missing", v, n)
+
 /* Copies a text argument into dst (NUL-terminated); -1 when too long. */
 static int arg_text(const uint8_t *v, size_t n, char *dst, size_t cap)
 {
@@ -324,10 +338,8 @@ static void v_time_set(hil_agent *a, uint16_t seq, const char *verb)
     size_t n;
     int64_t t;
     hil_writer w;
-    if (!arg(a, "unix", &v, &n)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "unix is missing", "unix", 0);
+    if (!NEED_ARG(a, seq, verb, "unix", &v, &n))
         return;
-    }
     t = parse_u(v, n);
     if (t < 0) {
         reply_err(a, seq, verb, HIL_E_BAD_ARG, "unix is not a decimal number of seconds", "unix", 0);
@@ -361,14 +373,10 @@ static void v_derive(hil_agent *a, uint16_t seq, const char *verb)
     const char *bad = NULL;
     hil_err e;
     hil_writer w;
-    if (!arg(a, "group_key", &gk, &gk_len)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "group_key is missing", "group_key", 0);
+    if (!NEED_ARG(a, seq, verb, "group_key", &gk, &gk_len))
         return;
-    }
-    if (!arg(a, "reg_id", &reg, &reg_len)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "reg_id is missing", "reg_id", 0);
+    if (!NEED_ARG(a, seq, verb, "reg_id", &reg, &reg_len))
         return;
-    }
     e = hil_derive(a->p, gk, gk_len, reg, reg_len, dk, &bad);
     if (e == HIL_E_BAD_ARG) {
         reply_err(a, seq, verb, e,
@@ -454,19 +462,13 @@ static void v_sas(hil_agent *a, uint16_t seq, const char *verb)
             return;
         }
     } else {
-        if (!arg(a, "id_scope", &in.scope, &in.scope_len)) {
-            reply_err(a, seq, verb, HIL_E_BAD_ARG, "id_scope (or resource) is missing", "id_scope", 0);
+        if (!need_arg_msg(a, seq, verb, "id_scope", "id_scope (or resource) is missing", &in.scope, &in.scope_len))
             return;
-        }
-        if (!arg(a, "reg_id", &in.reg, &in.reg_len)) {
-            reply_err(a, seq, verb, HIL_E_BAD_ARG, "reg_id is missing", "reg_id", 0);
+        if (!NEED_ARG(a, seq, verb, "reg_id", &in.reg, &in.reg_len))
             return;
-        }
     }
-    if (!arg(a, "key", &in.key, &in.key_len)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "key is missing", "key", 0);
+    if (!NEED_ARG(a, seq, verb, "key", &in.key, &in.key_len))
         return;
-    }
     if (get_expiry(a, seq, verb, &in.expiry) != 0)
         return;
     if (!arg(a, "policy", &in.policy, &in.policy_len)) {
@@ -497,22 +499,36 @@ static int host_char(uint8_t c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
 }
 
-static void v_dps_config(hil_agent *a, uint16_t seq, const char *verb)
+/* Copies optional argument key into dst when it is 1 to cap-1 host_char bytes
+ * (0; also 0 with dst untouched when the argument is absent); otherwise
+ * answers ERR BAD_ARG with msg and returns -1. */
+static int host_text_arg(hil_agent *a, uint16_t seq, const char *verb, const char *key, const char *msg,
+                         char *dst, size_t cap)
 {
     const uint8_t *v;
     size_t n, i;
+    int ok;
+    if (!arg(a, key, &v, &n))
+        return 0;
+    ok = n > 0 && n < cap;
+    for (i = 0; ok && i < n; i++)
+        ok = host_char(v[i]);
+    if (!ok) {
+        reply_err(a, seq, verb, HIL_E_BAD_ARG, msg, key, 0);
+        return -1;
+    }
+    arg_text(v, n, dst, cap);
+    return 0;
+}
+
+static void v_dps_config(hil_agent *a, uint16_t seq, const char *verb)
+{
+    const uint8_t *v;
+    size_t n;
     hil_dps_config c = a->dps;
     hil_writer w;
-    if (arg(a, "host", &v, &n)) {
-        int ok = n > 0 && n < sizeof c.host;
-        for (i = 0; ok && i < n; i++)
-            ok = host_char(v[i]);
-        if (!ok) {
-            reply_err(a, seq, verb, HIL_E_BAD_ARG, "host must be a DNS name or IPv4 address", "host", 0);
-            return;
-        }
-        arg_text(v, n, c.host, sizeof c.host);
-    }
+    if (host_text_arg(a, seq, verb, "host", "host must be a DNS name or IPv4 address", c.host, sizeof c.host) != 0)
+        return;
     if (arg(a, "port", &v, &n)) {
         int64_t p = parse_u(v, n);
         if (p < 1 || p > 65535) {
@@ -521,16 +537,9 @@ static void v_dps_config(hil_agent *a, uint16_t seq, const char *verb)
         }
         c.port = (uint16_t)p;
     }
-    if (arg(a, "api_version", &v, &n)) {
-        int ok = n > 0 && n < sizeof c.api_version;
-        for (i = 0; ok && i < n; i++)
-            ok = host_char(v[i]);
-        if (!ok) {
-            reply_err(a, seq, verb, HIL_E_BAD_ARG, "api_version must be letters, digits, '.' and '-'", "api_version", 0);
-            return;
-        }
-        arg_text(v, n, c.api_version, sizeof c.api_version);
-    }
+    if (host_text_arg(a, seq, verb, "api_version", "api_version must be letters, digits, '.' and '-'",
+                      c.api_version, sizeof c.api_version) != 0)
+        return;
     a->dps = c;
     begin(a, &w, HIL_KIND_OK, seq, verb);
     hil_fw_arg_str(&w, "host", a->dps.host);
@@ -553,14 +562,10 @@ static size_t build_register(hil_agent *a, uint16_t seq, const char *verb,
     const char *pol = hil_dialect_default_policy(a->dialect);
     hil_err e;
 
-    if (!arg(a, "id_scope", scope, scope_len)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "id_scope is missing", "id_scope", 0);
+    if (!NEED_ARG(a, seq, verb, "id_scope", scope, scope_len))
         return 0;
-    }
-    if (!arg(a, "reg_id", reg, reg_len)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "reg_id is missing", "reg_id", 0);
+    if (!NEED_ARG(a, seq, verb, "reg_id", reg, reg_len))
         return 0;
-    }
     if (!hil_valid_scope(*scope, *scope_len)) {
         reply_err(a, seq, verb, HIL_E_BAD_ARG, bad_arg_msg("id_scope"), "id_scope", 0);
         return 0;
@@ -907,10 +912,8 @@ static void v_tls_ca(hil_agent *a, uint16_t seq, const char *verb)
     size_t n;
     int count;
     hil_writer w;
-    if (!arg(a, "pem", &v, &n)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "pem is missing", "pem", 0);
+    if (!NEED_ARG(a, seq, verb, "pem", &v, &n))
         return;
-    }
     if (n == 0 || n > HIL_BLOB_SIZE || memchr(v, 0, n) != NULL) {
         reply_err(a, seq, verb, HIL_E_BAD_ARG, "pem must be 1-blob_max bytes of PEM text", "pem", 0);
         return;
@@ -983,10 +986,8 @@ static void v_blob_put(hil_agent *a, uint16_t seq, const char *verb)
         reply_err(a, seq, verb, HIL_E_BAD_ARG, "off must be a decimal offset", "off", 0);
         return;
     }
-    if (!arg(a, "data", &data, &data_len)) {
-        reply_err(a, seq, verb, HIL_E_BAD_ARG, "data is missing", "data", 0);
+    if (!NEED_ARG(a, seq, verb, "data", &data, &data_len))
         return;
-    }
     if (arg(a, "total", &v, &n)) {
         int64_t total = parse_u(v, n);
         if (total < 0 || total > HIL_BLOB_SIZE) {

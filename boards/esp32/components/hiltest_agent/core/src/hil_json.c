@@ -221,14 +221,42 @@ static void target(hil_dps_result *r, int ctx, const char *key, jout *o, int *su
 #undef T
 }
 
-static int parse_object(jp *p, int ctx, hil_dps_result *r, int depth)
+/* Steps over the opening bracket at p->i; 1 when the container is empty
+ * (its closing bracket consumed too), else 0. */
+static int open_container(jp *p, char close)
 {
-    p->i++; /* '{' */
+    p->i++;
     ws(p);
-    if (p->i < p->n && p->s[p->i] == '}') {
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member or element: steps over ',' (1: another one follows) or the
+ * closing bracket (0: done); -1 for anything else. */
+static int next_member(jp *p, char close)
+{
+    ws(p);
+    if (p->i >= p->n)
+        return -1;
+    if (p->s[p->i] == ',') {
+        p->i++;
+        return 1;
+    }
+    if (p->s[p->i] == close) {
         p->i++;
         return 0;
     }
+    return -1;
+}
+
+static int parse_object(jp *p, int ctx, hil_dps_result *r, int depth)
+{
+    int more;
+    if (open_container(p, '}'))
+        return 0;
     for (;;) {
         char key[40];
         jout ko = {key, sizeof key, 0, 0};
@@ -249,45 +277,24 @@ static int parse_object(jp *p, int ctx, hil_dps_result *r, int depth)
             target(r, ctx, key, &vo, &sub);
         if (parse_value(p, sub, vo.dst ? &vo : NULL, r, depth + 1) != 0)
             return -1;
-        ws(p);
-        if (p->i >= p->n)
-            return -1;
-        if (p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        if (p->s[p->i] == '}') {
-            p->i++;
-            return 0;
-        }
-        return -1;
+        more = next_member(p, '}');
+        if (more <= 0)
+            return more;
     }
 }
 
 static int parse_array(jp *p, int depth)
 {
-    p->i++; /* '[' */
-    ws(p);
-    if (p->i < p->n && p->s[p->i] == ']') {
-        p->i++;
+    int more;
+    if (open_container(p, ']'))
         return 0;
-    }
     for (;;) {
         ws(p);
         if (parse_value(p, CTX_NONE, NULL, NULL, depth + 1) != 0)
             return -1;
-        ws(p);
-        if (p->i >= p->n)
-            return -1;
-        if (p->s[p->i] == ',') {
-            p->i++;
-            continue;
-        }
-        if (p->s[p->i] == ']') {
-            p->i++;
-            return 0;
-        }
-        return -1;
+        more = next_member(p, ']');
+        if (more <= 0)
+            return more;
     }
 }
 

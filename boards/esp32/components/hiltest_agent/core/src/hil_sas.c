@@ -326,6 +326,24 @@ typedef struct {
     int bad;
 } sbuf;
 
+static void sb_init(sbuf *b, char *dst, size_t cap)
+{
+    b->buf = dst;
+    b->cap = cap;
+    b->len = 0;
+    b->bad = 0;
+}
+
+/* The length written, NUL-terminated when there is room; 0 when it did not fit. */
+static size_t sb_end(sbuf *b)
+{
+    if (b->bad)
+        return 0;
+    if (b->len < b->cap)
+        b->buf[b->len] = '\0';
+    return b->len;
+}
+
 static void sb_put(sbuf *b, const void *s, size_t n)
 {
     if (b->bad || b->len + n > b->cap) {
@@ -375,10 +393,7 @@ size_t hil_dps_register_request(char *dst, size_t cap, const hil_dps_config *c,
     size_t body_len = 19 + reg_len + 2; /* {"registrationId":" id "} */
     if (payload != NULL && payload_len > 0)
         body_len += 11 + payload_len;  /* ,"payload": */
-    b.buf = dst;
-    b.cap = cap;
-    b.len = 0;
-    b.bad = 0;
+    sb_init(&b, dst, cap);
     sb_str(&b, "PUT ");
     sb_path(&b, c, scope, scope_len, reg, reg_len);
     sb_str(&b, "/register?api-version=");
@@ -399,11 +414,7 @@ size_t hil_dps_register_request(char *dst, size_t cap, const hil_dps_config *c,
         sb_put(&b, payload, payload_len);
     }
     sb_str(&b, "}");
-    if (b.bad)
-        return 0;
-    if (b.len < cap)
-        dst[b.len] = '\0';
-    return b.len;
+    return sb_end(&b);
 }
 
 size_t hil_dps_operation_request(char *dst, size_t cap, const hil_dps_config *c,
@@ -412,10 +423,7 @@ size_t hil_dps_operation_request(char *dst, size_t cap, const hil_dps_config *c,
                                  const char *op, const char *token, size_t token_len)
 {
     sbuf b;
-    b.buf = dst;
-    b.cap = cap;
-    b.len = 0;
-    b.bad = 0;
+    sb_init(&b, dst, cap);
     sb_str(&b, "GET ");
     sb_path(&b, c, scope, scope_len, reg, reg_len);
     sb_str(&b, "/operations/");
@@ -427,9 +435,5 @@ size_t hil_dps_operation_request(char *dst, size_t cap, const hil_dps_config *c,
     sb_str(&b, "Authorization: ");
     sb_put(&b, token, token_len);
     sb_str(&b, "\r\n\r\n");
-    if (b.bad)
-        return 0;
-    if (b.len < cap)
-        dst[b.len] = '\0';
-    return b.len;
+    return sb_end(&b);
 }
