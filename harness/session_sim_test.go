@@ -13,33 +13,36 @@ import (
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
 // startSim starts a simulated board and opens a session on it with the
-// "sim" profile (reset through the control socket).
+// "sim" profile (reset through the control socket); both are closed when
+// the test ends.
 func startSim(t *testing.T, faults string) (*sim.Board, *Session) {
 	t.Helper()
 	b, err := sim.Start(context.Background(), sim.Config{Name: "sim-1", LinkDir: t.TempDir(), Faults: faults, Seed: 7})
-	require.NoError(t, err)
+	require.NoError(t, err, "start the simulator with faults %q", faults)
+	t.Cleanup(func() { b.Close() })
 	prof, ok := boards.LookupProfile("sim")
 	require.True(t, ok)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := Open(ctx, SessionConfig{Name: "sim-1", Port: b.Link(), Profile: prof,
+	s := openSession(t, SessionConfig{Name: "sim-1", Port: b.Link(), Profile: prof,
 		CommandTimeout: 500 * time.Millisecond, ReconnectTimeout: 5 * time.Second})
-	if err != nil {
-		b.Close()
-		require.NoError(t, err)
-	}
 	return b, s
 }
 
+// openCtl connects to the control socket of the board at link; the
+// connection is closed when the test ends.
+func openCtl(t *testing.T, link string) *ctlLines {
+	t.Helper()
+	c, err := dialCtl(context.Background(), link)
+	require.NoError(t, err, "control socket of %s", link)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func TestSimOpenAndReset(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	b, s := startSim(t, "")
-	defer b.Close()
-	defer s.Close()
+	checkLeaks(t)
+	_, s := startSim(t, "")
 
 	info := s.Info()
 	assert.Equal(t, sim.DefaultFirmware, info.Firmware)
@@ -49,16 +52,14 @@ func TestSimOpenAndReset(t *testing.T) {
 	out := outputText(s.TakeOutput())
 	assert.Contains(t, out, "reason=hw", "reset through the control socket:\n%s", out)
 
-	f, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "sim"))
-	require.NoError(t, err)
-	assert.Equal(t, "sim", f.String("data"))
+	requireEcho(t, s, "sim")
 
 	resets := s.Stats().Resets
 	require.NoError(t, s.Reset(context.Background()))
 	assert.Equal(t, resets+1, s.Stats().Resets)
 	assert.Contains(t, outputText(s.TakeOutput()), "reason=hw")
 
-	_, err = s.Call(context.Background(), protocol.VerbReset)
+	_, err := s.Call(context.Background(), protocol.VerbReset)
 	require.NoError(t, err)
 	assert.Contains(t, outputText(s.TakeOutput()), "reason=sw")
 	_, err = s.Call(context.Background(), protocol.VerbPing)
@@ -68,14 +69,10 @@ func TestSimOpenAndReset(t *testing.T) {
 // esptool's HardReset drives the simulator's auto-reset circuit model as it
 // drives a devkit: EN held low while RTS is asserted, run mode after.
 func TestSimHardResetSteps(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	checkLeaks(t)
 	b, s := startSim(t, "")
-	defer b.Close()
-	defer s.Close()
 	ctx := context.Background()
-	c, err := dialCtl(ctx, b.Link())
-	require.NoError(t, err)
-	defer c.Close()
+	c := openCtl(t, b.Link())
 	before := s.Stats().Resets
 	want := []string{"state=running", "state=reset", "state=running"}
 	for i, step := range HardResetSequence(false) {
@@ -90,25 +87,17 @@ func TestSimHardResetSteps(t *testing.T) {
 	// after works.
 	require.Eventually(t, func() bool { return s.Stats().Resets > before }, 10*time.Second, 10*time.Millisecond,
 		"no READY after the hard reset; output:\n%s\nfaults: %v", outputText(s.TakeOutput()), b.FaultLog())
-	_, err = s.Call(ctx, protocol.VerbPing)
-	require.ErrorIs(t, err, ErrBoardReset)
-	assert.Contains(t, err.Error(), "reason=hw")
-	_, err = s.Call(ctx, protocol.VerbPing)
-	require.NoError(t, err)
+	requireRebootReported(t, s, "reason=hw")
 }
 
 // The bootloader sequences pass through "both lines asserted" for less than
 // the EN RC delay, so the chip comes out of reset with IO0 low: the ROM
 // download mode, no READY. HardReset brings it back to run mode.
 func TestSimBootloaderSequences(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	checkLeaks(t)
 	b, s := startSim(t, "")
-	defer b.Close()
-	defer s.Close()
 	ctx := context.Background()
-	c, err := dialCtl(ctx, b.Link())
-	require.NoError(t, err)
-	defer c.Close()
+	c := openCtl(t, b.Link())
 	state := func(want string) bool {
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) {
@@ -165,10 +154,8 @@ func TestSimFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.faults, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			b, s := startSim(t, tt.faults)
-			defer b.Close()
-			defer s.Close()
+			checkLeaks(t)
+			_, s := startSim(t, tt.faults)
 			before := s.Stats()
 			f, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "payload"))
 			if tt.wantErr != nil {
@@ -191,9 +178,7 @@ func TestSimFaults(t *testing.T) {
 					require.NoError(t, s.Reset(context.Background()))
 				}
 			}
-			f, err = s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "again"))
-			require.NoError(t, err)
-			assert.Equal(t, "again", f.String("data"))
+			requireEcho(t, s, "again")
 		})
 	}
 }
@@ -201,10 +186,8 @@ func TestSimFaults(t *testing.T) {
 // Under random faults every call either returns the right answer or a
 // typed error; never a wrong match.
 func TestSimRandomFaultsNeverMismatch(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	b, s := startSim(t, "noise=0.2,corrupt=0.05,drop=0.05,slow=0.05,brownout=0.02")
-	defer b.Close()
-	defer s.Close()
+	checkLeaks(t)
+	_, s := startSim(t, "noise=0.2,corrupt=0.05,drop=0.05,slow=0.05,brownout=0.02")
 	ok := 0
 	for i := 0; i < 80; i++ {
 		data := []byte{byte(i), byte(i >> 8), ' ', '%', 0xff}
@@ -223,10 +206,8 @@ func TestSimRandomFaultsNeverMismatch(t *testing.T) {
 }
 
 func TestSimBlobs(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	b, s := startSim(t, "")
-	defer b.Close()
-	defer s.Close()
+	checkLeaks(t)
+	_, s := startSim(t, "")
 	for _, n := range []int{100, 5000, 20000, sim.BlobMax} {
 		data := make([]byte, n)
 		for i := range data {

@@ -29,13 +29,75 @@ func testConfig(p *peer, method boards.ResetMethod) SessionConfig {
 	}
 }
 
-func openPeer(t *testing.T, p *peer, method boards.ResetMethod) *Session {
+// checkLeaks fails the test if goroutines it started still run once it
+// and its cleanups are done. Call it first: cleanups run last registered
+// first, so the check runs after the others.
+func checkLeaks(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// startPeer starts a scripted peer that is closed when the test ends.
+func startPeer(t *testing.T) *peer {
+	t.Helper()
+	p := newPeer(t)
+	t.Cleanup(p.close)
+	return p
+}
+
+// openSession opens a session with cfg, bounded by a timeout so that a
+// hang fails the test; the session is closed when the test ends.
+func openSession(t *testing.T, cfg SessionConfig) *Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := Open(ctx, testConfig(p, method))
-	require.NoError(t, err)
+	s, err := Open(ctx, cfg)
+	require.NoError(t, err, "open %s on %s", cfg.Name, cfg.Port)
+	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// peerSession starts a scripted peer and opens a session on it with
+// testConfig(p, method).
+func peerSession(t *testing.T, method boards.ResetMethod) (*peer, *Session) {
+	t.Helper()
+	p := startPeer(t)
+	return p, openSession(t, testConfig(p, method))
+}
+
+// waitUntil waits up to five seconds for cond to hold.
+func waitUntil(t *testing.T, cond func() bool, msgAndArgs ...any) {
+	t.Helper()
+	require.Eventually(t, cond, 5*time.Second, 10*time.Millisecond, msgAndArgs...)
+}
+
+// waitReopens waits for the session to have re-opened its port n times.
+func waitReopens(t *testing.T, s *Session, n int) {
+	t.Helper()
+	waitUntil(t, func() bool { return s.Stats().Reopens == n }, "waiting for %d re-opens", n)
+}
+
+// requireEcho pings s with data and checks that the answer carries it back.
+func requireEcho(t *testing.T, s *Session, data string) {
+	t.Helper()
+	f, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", data))
+	require.NoError(t, err, "PING data=%s", data)
+	assert.Equal(t, data, f.String("data"))
+}
+
+// requireRebootReported checks that the next call on s fails with
+// ErrBoardReset, with each of wants in its message, and that the call
+// after it succeeds.
+func requireRebootReported(t *testing.T, s *Session, wants ...string) {
+	t.Helper()
+	_, err := s.Call(context.Background(), protocol.VerbPing)
+	require.ErrorIs(t, err, ErrBoardReset)
+	for _, w := range wants {
+		assert.Contains(t, err.Error(), w)
+	}
+	_, err = s.Call(context.Background(), protocol.VerbPing)
+	require.NoError(t, err, "the call after the reported reboot")
 }
 
 func outputText(lines []LogLine) string {
@@ -61,15 +123,12 @@ func TestOpenResetMethods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.method), func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			p := newPeer(t)
-			defer p.close()
+			checkLeaks(t)
+			p := startPeer(t)
 			var logs []string
 			cfg := testConfig(p, tt.method)
 			cfg.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
-			s, err := Open(context.Background(), cfg)
-			require.NoError(t, err)
-			defer s.Close()
+			s := openSession(t, cfg)
 
 			assert.Equal(t, tt.wantReset, p.count(protocol.VerbReset))
 			assert.Equal(t, tt.wantCtl, p.ctlLines())
@@ -83,22 +142,17 @@ func TestOpenResetMethods(t *testing.T) {
 			if tt.method == boards.ResetClassic {
 				assert.Contains(t, strings.Join(logs, "\n"), "hardware reset unsupported")
 			}
-			f, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "hi there"))
-			require.NoError(t, err)
-			assert.Equal(t, "hi there", f.String("data"))
+			requireEcho(t, s, "hi there")
 		})
 	}
 }
 
 func TestOpenNoReset(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+	checkLeaks(t)
+	p := startPeer(t)
 	cfg := testConfig(p, boards.ResetSim)
 	cfg.NoReset = true
-	s, err := Open(context.Background(), cfg)
-	require.NoError(t, err)
-	defer s.Close()
+	openSession(t, cfg)
 	assert.Empty(t, p.ctlLines())
 	assert.Equal(t, 0, p.count(protocol.VerbReset))
 	assert.Equal(t, 1, p.count(protocol.VerbHello))
@@ -128,9 +182,8 @@ func TestOpenFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			p := newPeer(t)
-			defer p.close()
+			checkLeaks(t)
+			p := startPeer(t)
 			cfg := testConfig(p, boards.ResetNone)
 			cfg.NoReset = true
 			tt.setup(p, &cfg)
@@ -143,9 +196,8 @@ func TestOpenFailures(t *testing.T) {
 }
 
 func TestOpenByUSBMatch(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+	checkLeaks(t)
+	p := startPeer(t)
 	cfg := testConfig(p, boards.ResetNone)
 	cfg.Port = ""
 	cfg.USB = &boards.USBMatch{VID: "10C4", PID: "ea60", Serial: "0001"}
@@ -155,9 +207,7 @@ func TestOpenByUSBMatch(t *testing.T) {
 			{Name: p.link, IsUSB: true, VID: "10c4", PID: "ea60", Serial: "0001"},
 		}, nil
 	}
-	s, err := Open(context.Background(), cfg)
-	require.NoError(t, err)
-	defer s.Close()
+	s := openSession(t, cfg)
 	assert.Equal(t, p.link, s.Path())
 }
 
@@ -205,9 +255,8 @@ func TestCallFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			p := newPeer(t)
-			defer p.close()
+			checkLeaks(t)
+			p := startPeer(t)
 			cfg := testConfig(p, boards.ResetNone)
 			for _, a := range tt.faults {
 				if a == actDrop {
@@ -215,9 +264,7 @@ func TestCallFaults(t *testing.T) {
 					cfg.CommandTimeout = 700 * time.Millisecond
 				}
 			}
-			s, err := Open(context.Background(), cfg)
-			require.NoError(t, err)
-			defer s.Close()
+			s := openSession(t, cfg)
 			s.TakeOutput()
 			p.setFaults(protocol.VerbPing, tt.faults...)
 			hellos := p.count(protocol.VerbHello)
@@ -244,20 +291,16 @@ func TestCallFaults(t *testing.T) {
 				tt.check(t, s.Stats(), outputText(s.TakeOutput()))
 			}
 			// The session still works.
-			f, err = s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "after"))
-			require.NoError(t, err)
-			assert.Equal(t, "after", f.String("data"))
+			requireEcho(t, s, "after")
 		})
 	}
 }
 
 func TestRemoteErrorAndCapability(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+	checkLeaks(t)
+	p := startPeer(t)
 	p.set(func() { p.caps = "ping,blob" })
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	s := openSession(t, testConfig(p, boards.ResetNone))
 
 	_, err := s.Call(context.Background(), "NO.SUCH.VERB")
 	var re *protocol.RemoteError
@@ -270,31 +313,21 @@ func TestRemoteErrorAndCapability(t *testing.T) {
 }
 
 func TestRebootBetweenRequests(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetNone)
 	_, err := s.Call(context.Background(), protocol.VerbPing)
 	require.NoError(t, err)
 	resets := s.Stats().Resets
 	p.boot("brownout")
 	// Wait until the session has seen the READY (no timing assumption:
 	// poll the counter).
-	require.Eventually(t, func() bool { return s.Stats().Resets > resets }, 5*time.Second, 10*time.Millisecond)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.ErrorIs(t, err, ErrBoardReset)
-	assert.Contains(t, err.Error(), "brownout")
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.NoError(t, err)
+	waitUntil(t, func() bool { return s.Stats().Resets > resets })
+	requireRebootReported(t, s, "brownout")
 }
 
 func TestResetVerbAndReset(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetSim)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetSim)
 	hellos := p.count(protocol.VerbHello)
 	f, err := s.Call(context.Background(), protocol.VerbReset)
 	require.NoError(t, err)
@@ -309,12 +342,10 @@ func TestResetVerbAndReset(t *testing.T) {
 
 func TestBlobRoundTrip(t *testing.T) {
 	sizes := []int{10, 999, 1001, 4096, 20000}
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+	checkLeaks(t)
+	p := startPeer(t)
 	p.set(func() { p.max = 512 })
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	s := openSession(t, testConfig(p, boards.ResetNone))
 	for _, n := range sizes {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			data := make([]byte, n)
@@ -369,12 +400,10 @@ func TestTooLongRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			p := newPeer(t)
-			defer p.close()
+			checkLeaks(t)
+			p := startPeer(t)
 			p.set(func() { p.max, p.caps = 512, tt.caps })
-			s := openPeer(t, p, boards.ResetNone)
-			defer s.Close()
+			s := openSession(t, testConfig(p, boards.ResetNone))
 			before := len(p.received())
 			_, err := s.Call(context.Background(), protocol.VerbPing, tt.args...)
 			require.Error(t, err)
@@ -392,11 +421,8 @@ func TestTooLongRequest(t *testing.T) {
 }
 
 func TestProgressAndLongVerb(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetNone)
 	p.setFaults(protocol.VerbDPSRegister, actProgress)
 	f, err := s.Call(context.Background(), protocol.VerbDPSRegister, protocol.Int("timeout", 1))
 	require.NoError(t, err)
@@ -413,11 +439,8 @@ func TestProgressAndLongVerb(t *testing.T) {
 }
 
 func TestPortVanishesAndReturns(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetNone)
 	first := s.Path()
 
 	// Unplugged mid-command, back after a while: the call reports a reset.
@@ -427,7 +450,7 @@ func TestPortVanishesAndReturns(t *testing.T) {
 		_, err := s.Call(context.Background(), protocol.VerbPing)
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return !p.plugged() }, 5*time.Second, 10*time.Millisecond)
+	waitUntil(t, func() bool { return !p.plugged() })
 	require.NoError(t, p.plug(true))
 	err := <-errc
 	require.ErrorIs(t, err, ErrBoardReset)
@@ -440,24 +463,18 @@ func TestPortVanishesAndReturns(t *testing.T) {
 	// Unplugged between commands: the next call reports it.
 	p.unplug()
 	require.NoError(t, p.plug(true))
-	require.Eventually(t, func() bool { return s.Stats().Reopens == 2 }, 5*time.Second, 10*time.Millisecond)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.ErrorIs(t, err, ErrBoardReset)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.NoError(t, err)
+	waitReopens(t, s, 2)
+	requireRebootReported(t, s)
 }
 
 func TestPortGoneForGood(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+	checkLeaks(t)
+	p := startPeer(t)
 	cfg := testConfig(p, boards.ResetNone)
 	cfg.ReconnectTimeout = 300 * time.Millisecond
-	s, err := Open(context.Background(), cfg)
-	require.NoError(t, err)
-	defer s.Close()
+	s := openSession(t, cfg)
 	p.setFaults(protocol.VerbPing, actUnplug)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
+	_, err := s.Call(context.Background(), protocol.VerbPing)
 	require.ErrorIs(t, err, ErrBoardLost)
 	assert.True(t, s.Lost())
 	_, err = s.Call(context.Background(), protocol.VerbPing)
@@ -467,37 +484,37 @@ func TestPortGoneForGood(t *testing.T) {
 	require.NoError(t, s.Close(), "Close is idempotent")
 }
 
-func TestCloseDuringCall(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+// unansweredPingSession opens a session on a peer that never answers the
+// next PING, with a command timeout long enough that only Close or the
+// caller's context ends that call.
+func unansweredPingSession(t *testing.T) (*peer, *Session) {
+	t.Helper()
+	p := startPeer(t)
 	cfg := testConfig(p, boards.ResetNone)
 	cfg.CommandTimeout = time.Minute
-	s, err := Open(context.Background(), cfg)
-	require.NoError(t, err)
+	s := openSession(t, cfg)
 	p.setFaults(protocol.VerbPing, actDrop)
+	return p, s
+}
+
+func TestCloseDuringCall(t *testing.T) {
+	checkLeaks(t)
+	p, s := unansweredPingSession(t)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Call(context.Background(), protocol.VerbPing)
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return p.count(protocol.VerbPing) == 1 }, 5*time.Second, 10*time.Millisecond)
+	waitUntil(t, func() bool { return p.count(protocol.VerbPing) == 1 })
 	require.NoError(t, s.Close())
 	require.ErrorIs(t, <-errc, ErrClosed)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
+	_, err := s.Call(context.Background(), protocol.VerbPing)
 	require.ErrorIs(t, err, ErrClosed)
 }
 
 func TestCallContextCancel(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	cfg := testConfig(p, boards.ResetNone)
-	cfg.CommandTimeout = time.Minute
-	s, err := Open(context.Background(), cfg)
-	require.NoError(t, err)
-	defer s.Close()
-	p.setFaults(protocol.VerbPing, actDrop)
+	checkLeaks(t)
+	p, s := unansweredPingSession(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for p.count(protocol.VerbPing) == 0 {
@@ -505,7 +522,7 @@ func TestCallContextCancel(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, err = s.Call(ctx, protocol.VerbPing)
+	_, err := s.Call(ctx, protocol.VerbPing)
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -548,9 +565,8 @@ func TestRedactLine(t *testing.T) {
 }
 
 func TestReopenByUSBMatch(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
+	checkLeaks(t)
+	p := startPeer(t)
 	cfg := testConfig(p, boards.ResetNone)
 	cfg.Port = ""
 	cfg.USB = &boards.USBMatch{VID: "303a", PID: "1001", Serial: "S1"}
@@ -562,29 +578,21 @@ func TestReopenByUSBMatch(t *testing.T) {
 		}
 		return []PortInfo{{Name: p.link, IsUSB: true, VID: "303a", PID: "1001", Serial: "S1"}}, nil
 	}
-	s, err := Open(context.Background(), cfg)
-	require.NoError(t, err)
-	defer s.Close()
+	s := openSession(t, cfg)
 	p.unplug()
 	// The session looks for the port by USB identity while it is away.
 	n := lists.Load()
-	require.Eventually(t, func() bool { return lists.Load() > n+1 }, 5*time.Second, 10*time.Millisecond)
+	waitUntil(t, func() bool { return lists.Load() > n+1 })
 	require.NoError(t, p.plug(true))
-	require.Eventually(t, func() bool { return s.Stats().Reopens == 1 }, 5*time.Second, 10*time.Millisecond)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.ErrorIs(t, err, ErrBoardReset)
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.NoError(t, err)
+	waitReopens(t, s, 1)
+	requireRebootReported(t, s)
 }
 
 // A READY sent just before a hard reset must not be taken for the READY
 // after it: the next request would then see the later READY as a reboot.
 func TestResetIgnoresEarlierReady(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetSim)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetSim)
 	p.set(func() { p.bootOnDTR, p.bootDelay = true, 300*time.Millisecond })
 	resets := s.Stats().Resets
 	hellos := p.count(protocol.VerbHello)
@@ -599,15 +607,12 @@ func TestResetIgnoresEarlierReady(t *testing.T) {
 }
 
 func TestDifferentBoardAfterReopen(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetNone)
 	p.unplug()
 	p.set(func() { p.mac = "24:0A:C4:99:99:99" })
 	require.NoError(t, p.plug(true))
-	require.Eventually(t, func() bool { return s.Stats().Reopens == 1 }, 5*time.Second, 10*time.Millisecond)
+	waitReopens(t, s, 1)
 	_, err := s.Call(context.Background(), protocol.VerbPing)
 	require.ErrorIs(t, err, ErrBoardLost)
 	assert.NotErrorIs(t, err, ErrBoardReset)
@@ -632,16 +637,13 @@ func TestUSBJTAGResetReenumerates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			p := newPeer(t)
-			defer p.close()
+			checkLeaks(t)
+			p := startPeer(t)
 			p.set(func() { p.reenumerate = tt.method == boards.ResetUSBJTAG; p.bootDelay = 50 * time.Millisecond })
 			cfg := testConfig(p, tt.method)
 			cfg.Profile.Reenumerates = tt.method == boards.ResetUSBJTAG
 			cfg.OpenPort = openWithModemLines(p.link)
-			s, err := Open(context.Background(), cfg)
-			require.NoError(t, err)
-			defer s.Close()
+			s := openSession(t, cfg)
 			assert.Equal(t, tt.lines, p.ctlLines())
 			assert.Equal(t, 0, p.count(protocol.VerbReset), "reset through the modem lines")
 			wantReopens := 0
@@ -652,7 +654,7 @@ func TestUSBJTAGResetReenumerates(t *testing.T) {
 
 			require.NoError(t, s.Reset(context.Background()))
 			assert.Equal(t, 2*wantReopens, s.Stats().Reopens)
-			_, err = s.Call(context.Background(), protocol.VerbPing)
+			_, err := s.Call(context.Background(), protocol.VerbPing)
 			require.NoError(t, err, "no spurious reset reported after the re-open")
 		})
 	}
@@ -662,11 +664,8 @@ func TestUSBJTAGResetReenumerates(t *testing.T) {
 // the reader goroutine reads again, so device output and a reboot that come
 // while no request is in flight are seen without another request.
 func TestOutputBetweenRequests(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := newPeer(t)
-	defer p.close()
-	s := openPeer(t, p, boards.ResetNone)
-	defer s.Close()
+	checkLeaks(t)
+	p, s := peerSession(t, boards.ResetNone)
 	for i := 0; i < 20; i++ {
 		_, err := s.Call(context.Background(), protocol.VerbPing, protocol.String("data", "x"))
 		require.NoError(t, err)
@@ -674,17 +673,13 @@ func TestOutputBetweenRequests(t *testing.T) {
 	s.TakeOutput()
 	p.write([]byte("I (99) app: idle line\r\n"))
 	var out strings.Builder
-	require.Eventually(t, func() bool {
+	waitUntil(t, func() bool {
 		out.WriteString(outputText(s.TakeOutput()))
 		return strings.Contains(out.String(), "idle line")
-	}, 5*time.Second, 10*time.Millisecond)
+	})
 
 	resets := s.Stats().Resets
 	p.boot("watchdog")
-	require.Eventually(t, func() bool { return s.Stats().Resets == resets+1 }, 5*time.Second, 10*time.Millisecond)
-	_, err := s.Call(context.Background(), protocol.VerbPing)
-	require.ErrorIs(t, err, ErrBoardReset)
-	assert.Contains(t, err.Error(), "reason=watchdog")
-	_, err = s.Call(context.Background(), protocol.VerbPing)
-	require.NoError(t, err)
+	waitUntil(t, func() bool { return s.Stats().Resets == resets+1 })
+	requireRebootReported(t, s, "reason=watchdog")
 }
