@@ -14,25 +14,25 @@ import (
 // Document is a JUnit report as parsed; a pointer is nil when its
 // attribute is missing.
 type Document struct {
-	XMLName  xml.Name `xml:"testsuites"`
-	Name     *string  `xml:"name,attr"`
-	Tests    *int     `xml:"tests,attr"`
-	Failures *int     `xml:"failures,attr"`
-	Errors   *int     `xml:"errors,attr"`
-	Skipped  *int     `xml:"skipped,attr"`
-	Time     *float64 `xml:"time,attr"`
-	Suites   []Suite  `xml:"testsuite"`
+	XMLName xml.Name `xml:"testsuites"`
+	Totals
+	Suites []Suite `xml:"testsuite"`
 }
 
 // Suite is one <testsuite>.
 type Suite struct {
+	Totals
+	Cases []Case `xml:"testcase"`
+}
+
+// Totals are the attributes <testsuites> and each <testsuite> carry.
+type Totals struct {
 	Name     *string  `xml:"name,attr"`
 	Tests    *int     `xml:"tests,attr"`
 	Failures *int     `xml:"failures,attr"`
 	Errors   *int     `xml:"errors,attr"`
 	Skipped  *int     `xml:"skipped,attr"`
 	Time     *float64 `xml:"time,attr"`
-	Cases    []Case   `xml:"testcase"`
 }
 
 // Case is one <testcase>; Failure, Error and Skipped are nil when absent.
@@ -58,13 +58,13 @@ func Check(data []byte) (*Document, error) {
 	if err := xml.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("junit: %w", err)
 	}
-	if err := required("testsuites", d.Name, d.Tests, d.Failures, d.Errors, d.Skipped, d.Time); err != nil {
+	if err := d.Totals.check("testsuites"); err != nil {
 		return nil, err
 	}
 	var total counts
 	for i, s := range d.Suites {
 		where := fmt.Sprintf("testsuite %d", i+1)
-		if err := required(where, s.Name, s.Tests, s.Failures, s.Errors, s.Skipped, s.Time); err != nil {
+		if err := s.Totals.check(where); err != nil {
 			return nil, err
 		}
 		where = fmt.Sprintf("testsuite %q", *s.Name)
@@ -75,7 +75,7 @@ func Check(data []byte) (*Document, error) {
 			}
 			got.add(c)
 		}
-		if err := got.match(where, counts{*s.Tests, *s.Failures, *s.Errors, *s.Skipped}); err != nil {
+		if err := got.match(where, s.Totals.counts()); err != nil {
 			return nil, err
 		}
 		total.tests += got.tests
@@ -83,7 +83,7 @@ func Check(data []byte) (*Document, error) {
 		total.errors += got.errors
 		total.skipped += got.skipped
 	}
-	if err := total.match("testsuites", counts{*d.Tests, *d.Failures, *d.Errors, *d.Skipped}); err != nil {
+	if err := total.match("testsuites", d.Totals.counts()); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -143,20 +143,23 @@ func (n counts) match(where string, declared counts) error {
 	return errors.Join(errs...)
 }
 
-// required reports the first missing attribute of the six every
-// <testsuites> and <testsuite> carries: name, tests, failures, errors,
-// skipped, time.
-func required(where string, name *string, tests, failures, errs, skipped *int, time *float64) error {
+// check reports the first missing attribute.
+func (t Totals) check(where string) error {
 	for _, a := range []struct {
 		attr    string
 		present bool
 	}{
-		{"name", name != nil}, {"tests", tests != nil}, {"failures", failures != nil},
-		{"errors", errs != nil}, {"skipped", skipped != nil}, {"time", time != nil},
+		{"name", t.Name != nil}, {"tests", t.Tests != nil}, {"failures", t.Failures != nil},
+		{"errors", t.Errors != nil}, {"skipped", t.Skipped != nil}, {"time", t.Time != nil},
 	} {
 		if !a.present {
 			return fmt.Errorf("junit: %s: no %s attribute", where, a.attr)
 		}
 	}
 	return nil
+}
+
+// counts are the declared counts; check first.
+func (t Totals) counts() counts {
+	return counts{*t.Tests, *t.Failures, *t.Errors, *t.Skipped}
 }
