@@ -3,19 +3,18 @@ package boards
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hiltest/hiltest/boards/sim"
 	"github.com/hiltest/hiltest/internal/rfc2217"
+	"github.com/hiltest/hiltest/internal/yamlfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -156,7 +155,7 @@ func LoadBench(path string) (*Bench, error) {
 		return nil, err
 	}
 	dir := filepath.Dir(path)
-	var errs []error
+	errs := yamlfile.Collector{File: path}
 	resolve := func(p *string, line int, what string) {
 		if *p == "" {
 			return
@@ -165,7 +164,7 @@ func LoadBench(path string) (*Bench, error) {
 			*p = filepath.Join(dir, *p)
 		}
 		if _, err := os.Stat(*p); err != nil {
-			errs = append(errs, &benchError{file: path, line: line, msg: fmt.Sprintf("%s: %v", what, err)})
+			errs.Linef(line, "%s: %v", what, err)
 		}
 	}
 	resolve(&b.DPS.Enrollments, b.DPS.Line, "dps: enrollments")
@@ -174,61 +173,14 @@ func LoadBench(path string) (*Bench, error) {
 			resolve(&s.Agent, b.Boards[i].Line, fmt.Sprintf("board %q: sim: agent", b.Boards[i].Name))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// benchError is a validation error at a line of the bench file.
-type benchError struct {
-	file string
-	line int
-	msg  string
-}
-
-func (e *benchError) Error() string {
-	if e.line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg)
-	}
-	return fmt.Sprintf("%s: %s", e.file, e.msg)
-}
-
-type parser struct {
-	file string
-	errs []error
-}
-
-func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	p.errs = append(p.errs, &benchError{file: p.file, line: line, msg: fmt.Sprintf(format, args...)})
-}
-
-// fields returns the value nodes of a mapping by key, reporting unknown
-// and repeated keys.
-func (p *parser) fields(n *yaml.Node, what string, known ...string) map[string]*yaml.Node {
-	out := map[string]*yaml.Node{}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s: want a mapping", what)
-		return out
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !contains(known, k.Value) {
-			p.errorf(k, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
-			continue
-		}
-		if _, dup := out[k.Value]; dup {
-			p.errorf(k, "%s: field %q given twice", what, k.Value)
-			continue
-		}
-		out[k.Value] = v
-	}
-	return out
-}
+// parser collects the problems of a bench file.
+type parser struct{ yamlfile.Collector }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
@@ -245,7 +197,7 @@ func (p *parser) str(f map[string]*yaml.Node, key, what string) string {
 		return ""
 	}
 	if n.Kind != yaml.ScalarNode {
-		p.errorf(n, "%s: %s: want a string", what, key)
+		p.Errorf(n, "%s: %s: want a string", what, key)
 		return ""
 	}
 	if n.Tag == "!!null" {
@@ -261,7 +213,7 @@ func (p *parser) integer(f map[string]*yaml.Node, key, what string) int64 {
 	}
 	v, err := strconv.ParseInt(n.Value, 10, 64)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		p.errorf(n, "%s: %s: want an integer, got %q", what, key, n.Value)
+		p.Errorf(n, "%s: %s: want an integer, got %q", what, key, n.Value)
 		return 0
 	}
 	return v
@@ -274,7 +226,7 @@ func (p *parser) duration(f map[string]*yaml.Node, key, what string) time.Durati
 	}
 	d, err := time.ParseDuration(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil || d < 0 {
-		p.errorf(n, "%s: %s: want a duration such as 2s or 500ms, got %q", what, key, n.Value)
+		p.Errorf(n, "%s: %s: want a duration such as 2s or 500ms, got %q", what, key, n.Value)
 		return 0
 	}
 	return d
@@ -286,13 +238,13 @@ func (p *parser) strList(f map[string]*yaml.Node, key, what string) []string {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s: %s: want a list of strings", what, key)
+		p.Errorf(n, "%s: %s: want a list of strings", what, key)
 		return nil
 	}
 	var out []string
 	for _, c := range n.Content {
 		if c.Kind != yaml.ScalarNode {
-			p.errorf(c, "%s: %s: want a list of strings", what, key)
+			p.Errorf(c, "%s: %s: want a list of strings", what, key)
 			continue
 		}
 		out = append(out, c.Value)
@@ -320,7 +272,7 @@ func looksLikeKey(s string) bool {
 // checkSecrets reports every scalar in the file that looks like a key.
 func (p *parser) checkSecrets(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && looksLikeKey(n.Value) {
-		p.errorf(n, "value %q looks like a key: keep keys out of the bench file; put it in an environment variable and name the variable (group_key_env, device_key_env)", redact(n.Value))
+		p.Errorf(n, "value %q looks like a key: keep keys out of the bench file; put it in an environment variable and name the variable (group_key_env, device_key_env)", redact(n.Value))
 	}
 	for _, c := range n.Content {
 		p.checkSecrets(c)
@@ -337,7 +289,7 @@ func redact(s string) string {
 func (p *parser) envName(f map[string]*yaml.Node, key, what string) string {
 	v := p.str(f, key, what)
 	if v != "" && !envNameRE.MatchString(v) && !looksLikeKey(v) {
-		p.errorf(f[key], "%s: %s: %q is not an environment variable name", what, key, v)
+		p.Errorf(f[key], "%s: %s: %q is not an environment variable name", what, key, v)
 	}
 	return v
 }
@@ -346,28 +298,28 @@ func (p *parser) envName(f map[string]*yaml.Node, key, what string) string {
 // messages ("bench.yaml:7: board \"b1\": unknown profile \"x\" (known: ...)").
 // All problems found are reported, one per line.
 func ParseBench(data []byte, name string) (*Bench, error) {
-	p := &parser{file: name}
+	p := &parser{yamlfile.Collector{File: name}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, &benchError{file: name, msg: "empty bench file"}
+		return nil, &yamlfile.Error{File: name, Msg: "empty bench file"}
 	}
 	root := doc.Content[0]
 	p.checkSecrets(root)
-	top := p.fields(root, "bench", "boards", "dps", "wifi")
+	top := p.Fields(root, "bench", "boards", "dps", "wifi")
 	b := &Bench{Path: name}
 
 	if n := top["boards"]; n == nil || n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		p.errorf(orNode(n, root), "bench: want a non-empty list of boards")
+		p.Errorf(orNode(n, root), "bench: want a non-empty list of boards")
 	} else {
 		names := map[string]int{}
 		for i, bn := range n.Content {
 			bb := p.board(bn, i)
 			if bb.Name != "" {
 				if line, dup := names[bb.Name]; dup {
-					p.errorf(bn, "board %q: name already used at line %d", bb.Name, line)
+					p.Errorf(bn, "board %q: name already used at line %d", bb.Name, line)
 				}
 				names[bb.Name] = bn.Line
 			}
@@ -381,17 +333,12 @@ func ParseBench(data []byte, name string) (*Bench, error) {
 		b.DPS.Host = b.DPS.ConnectHost()
 	}
 	if n := top["wifi"]; n != nil {
-		f := p.fields(n, "wifi", "ssid_env", "password_env")
+		f := p.Fields(n, "wifi", "ssid_env", "password_env")
 		b.WiFi = BenchWiFi{SSIDEnv: p.envName(f, "ssid_env", "wifi"), PasswordEnv: p.envName(f, "password_env", "wifi")}
 	}
-	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool {
-			var a, c *benchError
-			errors.As(p.errs[i], &a)
-			errors.As(p.errs[j], &c)
-			return a.line < c.line
-		})
-		return nil, errors.Join(p.errs...)
+	p.SortByLine()
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -412,7 +359,7 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 			}
 		}
 	}
-	f := p.fields(n, what, "name", "profile", "port", "usb", "baud", "firmware", "firmware_version",
+	f := p.Fields(n, what, "name", "profile", "port", "usb", "baud", "firmware", "firmware_version",
 		"revision", "dialect", "labels", "flash", "sim")
 	bb := BenchBoard{
 		Name: p.str(f, "name", what), Profile: p.str(f, "profile", what), Port: p.str(f, "port", what),
@@ -423,35 +370,35 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 	}
 	switch {
 	case bb.Name == "":
-		p.errorf(n, "%s: missing name", what)
+		p.Errorf(n, "%s: missing name", what)
 	case !boardNameRE.MatchString(bb.Name):
-		p.errorf(f["name"], "%s: name: want 1-64 characters A-Z a-z 0-9 . _ - starting with a letter or digit", what)
+		p.Errorf(f["name"], "%s: name: want 1-64 characters A-Z a-z 0-9 . _ - starting with a letter or digit", what)
 	}
 	if bb.Profile == "" {
-		p.errorf(n, "%s: missing profile (known: %s)", what, strings.Join(ProfileNames(), ", "))
+		p.Errorf(n, "%s: missing profile (known: %s)", what, strings.Join(ProfileNames(), ", "))
 	} else if _, ok := LookupProfile(bb.Profile); !ok {
-		p.errorf(f["profile"], "%s: unknown profile %q (known: %s)", what, bb.Profile, strings.Join(ProfileNames(), ", "))
+		p.Errorf(f["profile"], "%s: unknown profile %q (known: %s)", what, bb.Profile, strings.Join(ProfileNames(), ", "))
 	}
 	if bb.Baud < 0 || bb.Baud > 10_000_000 {
-		p.errorf(f["baud"], "%s: baud %d out of range", what, bb.Baud)
+		p.Errorf(f["baud"], "%s: baud %d out of range", what, bb.Baud)
 	}
 	if bb.Dialect != "" && !contains(Dialects(), bb.Dialect) {
-		p.errorf(f["dialect"], "%s: unknown dialect %q (known: %s)", what, bb.Dialect, strings.Join(Dialects(), ", "))
+		p.Errorf(f["dialect"], "%s: unknown dialect %q (known: %s)", what, bb.Dialect, strings.Join(Dialects(), ", "))
 	}
 	if u := f["usb"]; u != nil {
-		uf := p.fields(u, what+": usb", "vid", "pid", "serial")
+		uf := p.Fields(u, what+": usb", "vid", "pid", "serial")
 		m := USBMatch{VID: p.str(uf, "vid", what), PID: p.str(uf, "pid", what), Serial: p.str(uf, "serial", what)}
 		for _, k := range []string{"vid", "pid"} {
 			v := map[string]string{"vid": m.VID, "pid": m.PID}[k]
 			if !usbHexRE.MatchString(v) {
-				p.errorf(orNode(uf[k], u), "%s: usb: %s: want 4 hex digits such as \"10c4\", got %q", what, k, v)
+				p.Errorf(orNode(uf[k], u), "%s: usb: %s: want 4 hex digits such as \"10c4\", got %q", what, k, v)
 			}
 		}
 		m.VID, m.PID = normHex(m.VID), normHex(m.PID)
 		bb.USB = &m
 	}
 	if s := f["sim"]; s != nil {
-		sf := p.fields(s, what+": sim", "bug", "faults", "seed", "agent")
+		sf := p.Fields(s, what+": sim", "bug", "faults", "seed", "agent")
 		bb.Sim = &SimSpec{Bug: p.str(sf, "bug", what), Faults: p.str(sf, "faults", what),
 			Seed: p.integer(sf, "seed", what), Agent: p.str(sf, "agent", what)}
 		p.simSpec(bb.Sim, sf, what)
@@ -464,20 +411,20 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 	}
 	switch {
 	case set == 0:
-		p.errorf(n, "%s: missing port (give port, usb {vid, pid, serial}, or sim)", what)
+		p.Errorf(n, "%s: missing port (give port, usb {vid, pid, serial}, or sim)", what)
 	case set > 1:
-		p.errorf(n, "%s: give only one of port, usb and sim", what)
+		p.Errorf(n, "%s: give only one of port, usb and sim", what)
 	case f["port"] != nil && bb.Port == "":
-		p.errorf(f["port"], "%s: port is empty", what)
+		p.Errorf(f["port"], "%s: port is empty", what)
 	case rfc2217.IsName(bb.Port):
 		if _, _, err := rfc2217.ParseAddr(bb.Port); err != nil {
-			p.errorf(f["port"], "%s: port: want rfc2217://host:port[?ign_set_control]: %v", what, err)
+			p.Errorf(f["port"], "%s: port: want rfc2217://host:port[?ign_set_control]: %v", what, err)
 		}
 	case strings.Contains(bb.Port, "://"):
-		p.errorf(f["port"], "%s: port %q: unknown scheme (a device path, or rfc2217://host:port)", what, bb.Port)
+		p.Errorf(f["port"], "%s: port %q: unknown scheme (a device path, or rfc2217://host:port)", what, bb.Port)
 	}
 	if bb.Flash != "" && !strings.Contains(bb.Flash, "{port}") {
-		p.errorf(f["flash"], "%s: flash command must use {port}", what)
+		p.Errorf(f["flash"], "%s: flash command must use {port}", what)
 	}
 	if bb.Flash != "" {
 		rest := bb.Flash
@@ -485,7 +432,7 @@ func (p *parser) board(n *yaml.Node, i int) BenchBoard {
 			rest = strings.ReplaceAll(rest, ph, "")
 		}
 		if i := strings.IndexByte(rest, '{'); i >= 0 && strings.IndexByte(rest[i:], '}') > 0 {
-			p.errorf(f["flash"], "%s: flash command: unknown placeholder in %q (known: {port}, {firmware}, {board})", what, bb.Flash)
+			p.Errorf(f["flash"], "%s: flash command: unknown placeholder in %q (known: {port}, {firmware}, {board})", what, bb.Flash)
 		}
 	}
 	return bb
@@ -497,7 +444,7 @@ func (p *parser) simSpec(s *SimSpec, f map[string]*yaml.Node, what string) {
 	if s.Agent != "" {
 		for _, k := range []string{"bug", "faults"} {
 			if f[k] != nil {
-				p.errorf(f[k], "%s: sim: %s applies to the Go simulator only, not to the C agent (agent: %s)", what, k, s.Agent)
+				p.Errorf(f[k], "%s: sim: %s applies to the Go simulator only, not to the C agent (agent: %s)", what, k, s.Agent)
 			}
 		}
 		return
@@ -508,17 +455,17 @@ func (p *parser) simSpec(s *SimSpec, f map[string]*yaml.Node, what string) {
 			b = strings.TrimSpace(b)
 			switch _, ok := sim.LookupBug(b); {
 			case b == "":
-				p.errorf(f["bug"], "%s: sim: bug: empty name in %q (names are comma-separated)", what, s.Bug)
+				p.Errorf(f["bug"], "%s: sim: bug: empty name in %q (names are comma-separated)", what, s.Bug)
 			case !ok:
-				p.errorf(f["bug"], "%s: sim: unknown bug %q (known: %s)", what, b, strings.Join(sim.BugNames(), ", "))
+				p.Errorf(f["bug"], "%s: sim: unknown bug %q (known: %s)", what, b, strings.Join(sim.BugNames(), ", "))
 			case seen[b]:
-				p.errorf(f["bug"], "%s: sim: bug %q given twice", what, b)
+				p.Errorf(f["bug"], "%s: sim: bug %q given twice", what, b)
 			}
 			seen[b] = true
 		}
 	}
 	if _, err := sim.ParseFaults(s.Faults); err != nil {
-		p.errorf(f["faults"], "%s: sim: faults: %v", what, err)
+		p.Errorf(f["faults"], "%s: sim: faults: %v", what, err)
 	}
 }
 
@@ -538,33 +485,33 @@ func (p *parser) dpsAddrs(d *BenchDPS, f map[string]*yaml.Node) {
 		n, perr := strconv.Atoi(port)
 		switch {
 		case d.Listen == "":
-			p.errorf(f["listen"], "dps: listen is empty (default %s)", DefaultDPSListen)
+			p.Errorf(f["listen"], "dps: listen is empty (default %s)", DefaultDPSListen)
 		case err != nil:
-			p.errorf(f["listen"], "dps: listen %q: want host:port such as 0.0.0.0:8443 or 127.0.0.1:0", d.Listen)
+			p.Errorf(f["listen"], "dps: listen %q: want host:port such as 0.0.0.0:8443 or 127.0.0.1:0", d.Listen)
 		case perr != nil || n < 0 || n > 65535:
-			p.errorf(f["listen"], "dps: listen %q: port %q: want 0-65535 (0 = any free port)", d.Listen, port)
+			p.Errorf(f["listen"], "dps: listen %q: port %q: want 0-65535 (0 = any free port)", d.Listen, port)
 		case host != "" && host != "localhost" && net.ParseIP(host) == nil:
-			p.errorf(f["listen"], "dps: listen %q: host %q: want an IP address of this machine (0.0.0.0 = all), \"localhost\" or nothing", d.Listen, host)
+			p.Errorf(f["listen"], "dps: listen %q: host %q: want an IP address of this machine (0.0.0.0 = all), \"localhost\" or nothing", d.Listen, host)
 		}
 	}
 	if f["host"] != nil {
 		if !validHost(d.Host) {
-			p.errorf(f["host"], "dps: host %q: want a DNS name or an IP address", d.Host)
+			p.Errorf(f["host"], "dps: host %q: want a DNS name or an IP address", d.Host)
 		} else if lh, _, err := net.SplitHostPort(d.ListenAddr()); err == nil {
 			// An IP literal the mock does not listen on is unreachable.
 			lip, hip := net.ParseIP(lh), net.ParseIP(d.Host)
 			loopOnly := lh == "localhost" || (lip != nil && lip.IsLoopback())
 			switch {
 			case hip != nil && loopOnly && !hip.IsLoopback():
-				p.errorf(f["host"], "dps: host %s cannot reach the mock: it listens on loopback only (listen %s); listen on 0.0.0.0 or on %s", d.Host, d.ListenAddr(), d.Host)
+				p.Errorf(f["host"], "dps: host %s cannot reach the mock: it listens on loopback only (listen %s); listen on 0.0.0.0 or on %s", d.Host, d.ListenAddr(), d.Host)
 			case hip != nil && lip != nil && !lip.IsUnspecified() && !loopOnly && !hip.Equal(lip):
-				p.errorf(f["host"], "dps: host %s is not the address the mock listens on (listen %s)", d.Host, d.ListenAddr())
+				p.Errorf(f["host"], "dps: host %s is not the address the mock listens on (listen %s)", d.Host, d.ListenAddr())
 			}
 		}
 	}
 	for i, name := range d.SANs {
 		if !validHost(name) {
-			p.errorf(f["san"].Content[i], "dps: san: %q: want a DNS name or an IP address", name)
+			p.Errorf(f["san"].Content[i], "dps: san: %q: want a DNS name or an IP address", name)
 		}
 	}
 	if d.Listen == "" {
@@ -577,7 +524,7 @@ func (p *parser) dpsAddrs(d *BenchDPS, f map[string]*yaml.Node) {
 
 func (p *parser) dps(n *yaml.Node) BenchDPS {
 	const what = "dps"
-	f := p.fields(n, what, "mode", "enrollments", "assign_delay", "retry_after", "listen", "host", "san", "id_scope", "endpoint",
+	f := p.Fields(n, what, "mode", "enrollments", "assign_delay", "retry_after", "listen", "host", "san", "id_scope", "endpoint",
 		"api_version", "group_key_env", "device_key_env")
 	d := BenchDPS{
 		Mode: p.str(f, "mode", what), Enrollments: p.str(f, "enrollments", what),
@@ -593,7 +540,7 @@ func (p *parser) dps(n *yaml.Node) BenchDPS {
 	onlyFor := func(mode string, keys ...string) {
 		for _, k := range keys {
 			if f[k] != nil {
-				p.errorf(f[k], "dps: %s applies to mode %s only (mode is %s)", k, mode, d.Mode)
+				p.Errorf(f[k], "dps: %s applies to mode %s only (mode is %s)", k, mode, d.Mode)
 			}
 		}
 	}
@@ -601,19 +548,19 @@ func (p *parser) dps(n *yaml.Node) BenchDPS {
 	case "mock":
 		onlyFor("live", "id_scope", "endpoint", "group_key_env", "device_key_env")
 		if d.RetryAfter < 0 || d.RetryAfter > 300 {
-			p.errorf(f["retry_after"], "dps: retry_after %d: want 0..300 seconds", d.RetryAfter)
+			p.Errorf(f["retry_after"], "dps: retry_after %d: want 0..300 seconds", d.RetryAfter)
 		}
 		p.dpsAddrs(&d, f)
 	case "live":
 		onlyFor("mock", "enrollments", "assign_delay", "retry_after", "listen", "host", "san")
 		if d.IDScope == "" {
-			p.errorf(n, "dps: mode live needs id_scope")
+			p.Errorf(n, "dps: mode live needs id_scope")
 		}
 		if d.GroupKeyEnv == "" && d.KeyEnv == "" {
-			p.errorf(n, "dps: mode live needs group_key_env or device_key_env (names of environment variables holding the keys)")
+			p.Errorf(n, "dps: mode live needs group_key_env or device_key_env (names of environment variables holding the keys)")
 		}
 	default:
-		p.errorf(f["mode"], "dps: unknown mode %q (known: mock, live)", d.Mode)
+		p.Errorf(f["mode"], "dps: unknown mode %q (known: mock, live)", d.Mode)
 	}
 	return d
 }

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hiltest/hiltest/harness"
+	"github.com/hiltest/hiltest/internal/yamlfile"
 	"github.com/hiltest/hiltest/protocol"
 	"github.com/hiltest/hiltest/reference"
 )
@@ -92,19 +93,10 @@ var caseIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]*$`)
 // argKeyPattern is the grammar of a frame argument key (protocol/PROTOCOL.md §1).
 var argKeyPattern = regexp.MustCompile(`^[a-z0-9_.]{1,32}$`)
 
-// FileError is one problem in a case file, with its position.
-type FileError struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *FileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// FileError is one problem in a case file, with its position: File, Line
+// (0 when it has none) and Msg. Its Error method gives "file:line: msg", or
+// "file: msg" without a line.
+type FileError = yamlfile.Error
 
 // Load reads every case file (*.yaml, *.yml) in dir, in name order, and
 // returns its cases. Files are validated as a whole: every problem is
@@ -216,17 +208,10 @@ func ParseFile(name string, data []byte) ([]harness.Case, error) {
 }
 
 // fileParser collects the problems of one file.
-type fileParser struct {
-	file string
-	errs []error
-}
-
-func (p *fileParser) errf(line int, format string, args ...any) {
-	p.errs = append(p.errs, &FileError{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
-}
+type fileParser struct{ yamlfile.Collector }
 
 func parseCaseFile(name string, data []byte) ([]vector, error) {
-	p := &fileParser{file: name}
+	p := &fileParser{yamlfile.Collector{File: name}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &FileError{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -237,7 +222,7 @@ func parseCaseFile(name string, data []byte) ([]vector, error) {
 	root := doc.Content[0]
 	top := p.mapping(root, "the file", []string{"defaults", "cases"})
 	if top == nil {
-		return nil, errors.Join(p.errs...)
+		return nil, p.Err()
 	}
 	var defaults map[string]*yaml.Node
 	if n, ok := top["defaults"]; ok {
@@ -253,15 +238,15 @@ func parseCaseFile(name string, data []byte) ([]vector, error) {
 	}
 	casesNode, ok := top["cases"]
 	if !ok {
-		p.errf(root.Line, "no \"cases\" list")
-		return nil, errors.Join(p.errs...)
+		p.Linef(root.Line, "no \"cases\" list")
+		return nil, p.Err()
 	}
 	if casesNode.Kind != yaml.SequenceNode {
-		p.errf(casesNode.Line, "\"cases\" must be a list")
-		return nil, errors.Join(p.errs...)
+		p.Linef(casesNode.Line, "\"cases\" must be a list")
+		return nil, p.Err()
 	}
 	if len(casesNode.Content) == 0 {
-		p.errf(casesNode.Line, "\"cases\" is empty")
+		p.Linef(casesNode.Line, "\"cases\" is empty")
 	}
 	var vs []vector
 	for i, n := range casesNode.Content {
@@ -270,8 +255,8 @@ func parseCaseFile(name string, data []byte) ([]vector, error) {
 			vs = append(vs, v)
 		}
 	}
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	return vs, nil
 }
@@ -280,22 +265,22 @@ func parseCaseFile(name string, data []byte) ([]vector, error) {
 // and returns its values by key; nil when n is not a mapping.
 func (p *fileParser) mapping(n *yaml.Node, what string, known []string) map[string]*yaml.Node {
 	if n.Kind != yaml.MappingNode {
-		p.errf(n.Line, "%s must be a mapping", what)
+		p.Linef(n.Line, "%s must be a mapping", what)
 		return nil
 	}
 	m := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			p.errf(k.Line, "%s: keys must be plain names", what)
+			p.Linef(k.Line, "%s: keys must be plain names", what)
 			continue
 		}
 		if !slices.Contains(known, k.Value) {
-			p.errf(k.Line, "%s: unknown field %q%s", what, k.Value, suggest(k.Value, known))
+			p.Linef(k.Line, "%s: unknown field %q%s", what, k.Value, suggest(k.Value, known))
 			continue
 		}
 		if _, dup := m[k.Value]; dup {
-			p.errf(k.Line, "%s: field %q given twice", what, k.Value)
+			p.Linef(k.Line, "%s: field %q given twice", what, k.Value)
 			continue
 		}
 		m[k.Value] = v
@@ -316,7 +301,7 @@ func suggest(s string, known []string) string {
 
 func (p *fileParser) scalar(n *yaml.Node, what, field string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		p.errf(n.Line, "%s: %s must be a single value", what, field)
+		p.Linef(n.Line, "%s: %s must be a single value", what, field)
 		return "", false
 	}
 	return n.Value, true
@@ -340,7 +325,7 @@ func (p *fileParser) integer(n *yaml.Node, what, field string) (int64, bool) {
 	}
 	v, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
 	if err != nil || n.Tag == "!!str" {
-		p.errf(n.Line, "%s: %s %q is not a whole number", what, field, s)
+		p.Linef(n.Line, "%s: %s %q is not a whole number", what, field, s)
 		return 0, false
 	}
 	return v, true
@@ -357,7 +342,7 @@ func (p *fileParser) boolean(n *yaml.Node, what, field string) (bool, bool) {
 	case "false":
 		return false, true
 	}
-	p.errf(n.Line, "%s: %s must be true or false, not %q", what, field, s)
+	p.Linef(n.Line, "%s: %s must be true or false, not %q", what, field, s)
 	return false, false
 }
 
@@ -366,13 +351,13 @@ func (p *fileParser) list(n *yaml.Node, what, field string) ([]string, bool) {
 		return []string{n.Value}, true
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errf(n.Line, "%s: %s must be a list", what, field)
+		p.Linef(n.Line, "%s: %s must be a list", what, field)
 		return nil, false
 	}
 	var out []string
 	for _, c := range n.Content {
 		if c.Kind != yaml.ScalarNode {
-			p.errf(c.Line, "%s: %s items must be single values", what, field)
+			p.Linef(c.Line, "%s: %s items must be single values", what, field)
 			return nil, false
 		}
 		out = append(out, c.Value)
@@ -382,10 +367,10 @@ func (p *fileParser) list(n *yaml.Node, what, field string) ([]string, bool) {
 
 // vector parses and validates one entry of "cases".
 func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node) (vector, bool) {
-	nerr := len(p.errs)
+	nerr := p.Len()
 	what := fmt.Sprintf("case #%d", i+1)
 	if n.Kind != yaml.MappingNode {
-		p.errf(n.Line, "%s must be a mapping", what)
+		p.Linef(n.Line, "%s must be a mapping", what)
 		return vector{}, false
 	}
 	// First pass for id and kind, to name the case and choose its fields.
@@ -401,18 +386,18 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 	if id != "" {
 		what = fmt.Sprintf("case %q", id)
 	}
-	v := vector{File: p.file, Line: n.Line, ID: id, Kind: kind}
+	v := vector{File: p.File, Line: n.Line, ID: id, Kind: kind}
 	if id == "" {
-		p.errf(n.Line, "%s: no id", what)
+		p.Linef(n.Line, "%s: no id", what)
 	} else if !caseIDPattern.MatchString(id) {
-		p.errf(n.Line, "%s: id must be lowercase letters, digits and . _ / -", what)
+		p.Linef(n.Line, "%s: id must be lowercase letters, digits and . _ / -", what)
 	}
 	inputs, ok := inputFields[kind]
 	if !ok {
 		if kind == "" {
-			p.errf(n.Line, "%s: no kind (one of derive, sas, request)", what)
+			p.Linef(n.Line, "%s: no kind (one of derive, sas, request)", what)
 		} else {
-			p.errf(n.Line, "%s: unknown kind %q (one of derive, sas, request)", what, kind)
+			p.Linef(n.Line, "%s: unknown kind %q (one of derive, sas, request)", what, kind)
 		}
 		return vector{}, false
 	}
@@ -450,7 +435,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 		if s, ok := p.str(nd, what, "timeout"); ok {
 			d, err := time.ParseDuration(s)
 			if err != nil || d <= 0 {
-				p.errf(nd.Line, "%s: timeout %q is not a positive duration such as 10s", what, s)
+				p.Linef(nd.Line, "%s: timeout %q is not a positive duration such as 10s", what, s)
 			}
 			v.Timeout = d
 		}
@@ -459,7 +444,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 		if caps, ok := p.list(nd, what, "requires"); ok {
 			for _, c := range caps {
 				if !slices.Contains(knownCaps, c) {
-					p.errf(nd.Line, "%s: unknown capability %q (known: %s)", what, c, strings.Join(knownCaps, ", "))
+					p.Linef(nd.Line, "%s: unknown capability %q (known: %s)", what, c, strings.Join(knownCaps, ", "))
 				}
 			}
 			v.Requires = caps
@@ -470,7 +455,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 			for _, s := range ds {
 				d, err := reference.ParseDialect(s)
 				if err != nil || s == "" {
-					p.errf(nd.Line, "%s: unknown dialect %q", what, s)
+					p.Linef(nd.Line, "%s: unknown dialect %q", what, s)
 					continue
 				}
 				v.Dialects = append(v.Dialects, d)
@@ -496,7 +481,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 	if nd, ok := get("expiry"); ok {
 		if e, ok := p.integer(nd, what, "expiry"); ok {
 			if e < 0 {
-				p.errf(nd.Line, "%s: expiry %d is negative", what, e)
+				p.Linef(nd.Line, "%s: expiry %d is negative", what, e)
 			}
 			v.Expiry = &e
 		}
@@ -504,7 +489,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 	if nd, ok := get("ttl"); ok {
 		if e, ok := p.integer(nd, what, "ttl"); ok {
 			if e <= 0 {
-				p.errf(nd.Line, "%s: ttl must be positive seconds", what)
+				p.Linef(nd.Line, "%s: ttl must be positive seconds", what)
 			}
 			v.TTL = e
 		}
@@ -518,7 +503,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 		if s, ok := p.str(nd, what, "payload"); ok {
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(s), &obj); err != nil {
-				p.errf(nd.Line, "%s: payload must be a JSON object: %v", what, err)
+				p.Linef(nd.Line, "%s: payload must be a JSON object: %v", what, err)
 			}
 			v.Payload = s
 		}
@@ -526,7 +511,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 	if nd, ok := get("api_version"); ok {
 		if s, ok := p.str(nd, what, "api_version"); ok {
 			if !slices.Contains(reference.SupportedAPIVersions(), s) {
-				p.errf(nd.Line, "%s: api_version %q is not one of %s", what, s, strings.Join(reference.SupportedAPIVersions(), ", "))
+				p.Linef(nd.Line, "%s: api_version %q is not one of %s", what, s, strings.Join(reference.SupportedAPIVersions(), ", "))
 			}
 			v.APIVersion = s
 		}
@@ -537,19 +522,19 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 	if nd, ok := get("port"); ok {
 		if e, ok := p.integer(nd, what, "port"); ok {
 			if e < 1 || e > 65535 {
-				p.errf(nd.Line, "%s: port %d is not 1..65535", what, e)
+				p.Linef(nd.Line, "%s: port %d is not 1..65535", what, e)
 			}
 			v.Port = int(e)
 		}
 	}
 	if nd, ok := get("extra_args"); ok {
 		if nd.Kind != yaml.MappingNode {
-			p.errf(nd.Line, "%s: extra_args must be a mapping of argument names to values", what)
+			p.Linef(nd.Line, "%s: extra_args must be a mapping of argument names to values", what)
 		} else {
 			for j := 0; j+1 < len(nd.Content); j += 2 {
 				k, val := nd.Content[j], nd.Content[j+1]
 				if !argKeyPattern.MatchString(k.Value) {
-					p.errf(k.Line, "%s: extra_args: %q is not a valid argument name", what, k.Value)
+					p.Linef(k.Line, "%s: extra_args: %q is not a valid argument name", what, k.Value)
 					continue
 				}
 				s, _ := p.str(val, what, "extra_args."+k.Value)
@@ -561,7 +546,7 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 		if s, ok := p.str(nd, what, "expect_dialect"); ok {
 			d, err := reference.ParseDialect(s)
 			if err != nil || s == "" {
-				p.errf(nd.Line, "%s: unknown expect_dialect %q", what, s)
+				p.Linef(nd.Line, "%s: unknown expect_dialect %q", what, s)
 			}
 			v.ExpectDialect = d
 		}
@@ -577,30 +562,30 @@ func (p *fileParser) vector(n *yaml.Node, i int, defaults map[string]*yaml.Node)
 		if s, ok := p.str(nd, what, "expect_error"); ok {
 			v.ExpectError = protocol.Code(s)
 			if !v.ExpectError.Known() {
-				p.errf(nd.Line, "%s: expect_error %q is not a protocol error code", what, s)
+				p.Linef(nd.Line, "%s: expect_error %q is not a protocol error code", what, s)
 			}
 		}
 	}
 	if nd, ok := get("error_arg"); ok {
 		v.ErrorArg, _ = p.str(nd, what, "error_arg")
 		if v.ExpectError == "" {
-			p.errf(nd.Line, "%s: error_arg needs expect_error", what)
+			p.Linef(nd.Line, "%s: error_arg needs expect_error", what)
 		}
 	}
 	if nd, ok := get("accept_error"); ok {
 		if codes, ok := p.list(nd, what, "accept_error"); ok {
 			for _, c := range codes {
 				if !protocol.Code(c).Known() {
-					p.errf(nd.Line, "%s: accept_error %q is not a protocol error code", what, c)
+					p.Linef(nd.Line, "%s: accept_error %q is not a protocol error code", what, c)
 				}
 				v.AcceptError = append(v.AcceptError, protocol.Code(c))
 			}
 		}
 	}
-	if len(p.errs) == nerr {
+	if p.Len() == nerr {
 		p.check(&v, what, f)
 	}
-	return v, len(p.errs) == nerr
+	return v, p.Len() == nerr
 }
 
 // check validates the combination of fields of a parsed vector.
@@ -613,59 +598,59 @@ func (p *fileParser) check(v *vector, what string, f map[string]*yaml.Node) {
 	}
 	if v.ExpectError != "" {
 		if len(v.Expect) > 0 {
-			p.errf(line("expect"), "%s: expect and expect_error exclude each other", what)
+			p.Linef(line("expect"), "%s: expect and expect_error exclude each other", what)
 		}
 		if len(v.AcceptError) > 0 {
-			p.errf(line("accept_error"), "%s: accept_error and expect_error exclude each other", what)
+			p.Linef(line("accept_error"), "%s: accept_error and expect_error exclude each other", what)
 		}
 		// A vector that expects an error may leave out or break any input.
 		return
 	}
 	key := func(field, s string) {
 		if _, err := reference.DecodeKey(s); err != nil {
-			p.errf(line(field), "%s: %s: %v", what, field, err)
+			p.Linef(line(field), "%s: %s: %v", what, field, err)
 		}
 	}
 	regID := func() {
 		if _, ok := f["reg_id"]; !ok {
-			p.errf(v.Line, "%s: reg_id is required", what)
+			p.Linef(v.Line, "%s: reg_id is required", what)
 			return
 		}
 		if err := reference.ValidateRegistrationID(v.RegID); err != nil {
-			p.errf(line("reg_id"), "%s: reg_id: %v", what, err)
+			p.Linef(line("reg_id"), "%s: reg_id: %v", what, err)
 		}
 	}
 	scope := func() {
 		if err := reference.ValidateIDScope(v.IDScope); err != nil {
-			p.errf(line("id_scope"), "%s: id_scope: %v", what, err)
+			p.Linef(line("id_scope"), "%s: id_scope: %v", what, err)
 		}
 	}
 	oneKey := func() {
 		switch {
 		case v.Key != "" && v.GroupKey != "":
-			p.errf(line("group_key"), "%s: give key or group_key, not both", what)
+			p.Linef(line("group_key"), "%s: give key or group_key, not both", what)
 		case v.Key != "":
 			key("key", v.Key)
 		case v.GroupKey != "":
 			key("group_key", v.GroupKey)
 		default:
-			p.errf(v.Line, "%s: key or group_key is required", what)
+			p.Linef(v.Line, "%s: key or group_key is required", what)
 		}
 	}
 	oneExpiry := func() {
 		switch {
 		case v.Expiry != nil && v.TTL != 0:
-			p.errf(line("ttl"), "%s: give expiry or ttl, not both", what)
+			p.Linef(line("ttl"), "%s: give expiry or ttl, not both", what)
 		case v.Expiry == nil && v.TTL == 0:
-			p.errf(v.Line, "%s: expiry or ttl is required", what)
+			p.Linef(v.Line, "%s: expiry or ttl is required", what)
 		case v.Expiry != nil && *v.Expiry == 0 && len(v.AcceptError) == 0:
-			p.errf(line("expiry"), "%s: expiry 0 needs accept_error (a board may refuse it)", what)
+			p.Linef(line("expiry"), "%s: expiry 0 needs accept_error (a board may refuse it)", what)
 		}
 	}
 	switch v.Kind {
 	case KindDerive:
 		if v.GroupKey == "" {
-			p.errf(v.Line, "%s: group_key is required", what)
+			p.Linef(v.Line, "%s: group_key is required", what)
 		} else {
 			key("group_key", v.GroupKey)
 		}
@@ -673,10 +658,10 @@ func (p *fileParser) check(v *vector, what string, f map[string]*yaml.Node) {
 	case KindSAS:
 		if v.Resource != "" {
 			if v.IDScope != "" || v.RegID != "" {
-				p.errf(line("resource"), "%s: give resource or id_scope and reg_id, not both", what)
+				p.Linef(line("resource"), "%s: give resource or id_scope and reg_id, not both", what)
 			}
 			if v.GroupKey != "" {
-				p.errf(line("group_key"), "%s: a group key needs a registration id to derive from; use key with resource", what)
+				p.Linef(line("group_key"), "%s: a group key needs a registration id to derive from; use key with resource", what)
 			}
 		} else {
 			scope()
@@ -692,15 +677,15 @@ func (p *fileParser) check(v *vector, what string, f map[string]*yaml.Node) {
 	}
 	if len(v.Expect) > 0 && v.Kind != KindDerive {
 		if _, ok := f["expect_dialect"]; !ok {
-			p.errf(line("expect"), "%s: expect needs expect_dialect (the dialect the published strings are in)", what)
+			p.Linef(line("expect"), "%s: expect needs expect_dialect (the dialect the published strings are in)", what)
 		}
 		if v.TTL != 0 {
-			p.errf(line("expect"), "%s: expect needs a fixed expiry, not ttl", what)
+			p.Linef(line("expect"), "%s: expect needs a fixed expiry, not ttl", what)
 		}
 	}
 	if v.Kind == KindRequest && len(v.Expect) > 0 {
 		if v.Host == "" {
-			p.errf(line("expect"), "%s: expect.request needs host", what)
+			p.Linef(line("expect"), "%s: expect.request needs host", what)
 		}
 	}
 	if v.Title == "" {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hiltest/hiltest/internal/yamlfile"
 )
 
 // Allocation is how an enrollment group picks the IoT hub for a device.
@@ -60,19 +62,10 @@ type GroupEnrollment struct {
 	Line         int
 }
 
-// EnrollmentError is one problem in an enrollments file, with its position.
-type EnrollmentError struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *EnrollmentError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// EnrollmentError is one problem in an enrollments file, with its position:
+// File, Line (0 when it has none) and Msg. Its Error method gives
+// "file:line: msg", or "file: msg" without a line.
+type EnrollmentError = yamlfile.Error
 
 // LoadEnrollments reads and validates an enrollments YAML file. Errors name
 // the file and line: `enrollments.yaml:12: group "g1": primary key is not base64`.
@@ -112,7 +105,7 @@ func ParseEnrollments(data []byte) (*Enrollments, error) {
 //	    enabled: true
 //	    payload: {...}
 func ParseEnrollmentsFile(name string, data []byte) (*Enrollments, error) {
-	p := &enrollParser{file: name}
+	p := &enrollParser{yamlfile.Collector{File: name}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// yaml errors already carry "line N:"; keep them, prefixed by the file.
@@ -122,49 +115,14 @@ func ParseEnrollmentsFile(name string, data []byte) (*Enrollments, error) {
 		return nil, &EnrollmentError{File: name, Msg: "empty enrollments file"}
 	}
 	e := p.root(doc.Content[0])
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
 
-type enrollParser struct {
-	file string
-	errs []error
-}
-
-func (p *enrollParser) errf(line int, format string, args ...any) {
-	p.errs = append(p.errs, &EnrollmentError{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
-}
-
-// fields returns the key/value pairs of a mapping node, reporting unknown
-// and duplicate keys.
-func (p *enrollParser) fields(n *yaml.Node, what string, known ...string) map[string]*yaml.Node {
-	out := map[string]*yaml.Node{}
-	if n.Kind != yaml.MappingNode {
-		p.errf(n.Line, "%s: expected a mapping", what)
-		return out
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		ok := false
-		for _, kn := range known {
-			if k.Value == kn {
-				ok = true
-				break
-			}
-		}
-		switch {
-		case !ok:
-			p.errf(k.Line, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
-		case out[k.Value] != nil:
-			p.errf(k.Line, "%s: duplicate field %q", what, k.Value)
-		default:
-			out[k.Value] = v
-		}
-	}
-	return out
-}
+// enrollParser collects the problems of an enrollments file.
+type enrollParser struct{ yamlfile.Collector }
 
 func (p *enrollParser) str(f map[string]*yaml.Node, key, what string) (string, int) {
 	n := f[key]
@@ -172,7 +130,7 @@ func (p *enrollParser) str(f map[string]*yaml.Node, key, what string) (string, i
 		return "", 0
 	}
 	if n.Kind != yaml.ScalarNode {
-		p.errf(n.Line, "%s: %s must be a string", what, key)
+		p.Linef(n.Line, "%s: %s must be a string", what, key)
 		return "", n.Line
 	}
 	return n.Value, n.Line
@@ -183,7 +141,7 @@ func (p *enrollParser) str(f map[string]*yaml.Node, key, what string) (string, i
 func (p *enrollParser) required(f map[string]*yaml.Node, n *yaml.Node, key, what string) (string, int) {
 	s, line := p.str(f, key, what)
 	if s == "" {
-		p.errf(n.Line, "%s: %s is missing", what, key)
+		p.Linef(n.Line, "%s: %s is missing", what, key)
 	}
 	return s, line
 }
@@ -195,7 +153,7 @@ func (p *enrollParser) enabled(f map[string]*yaml.Node, what string) bool {
 	}
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-		p.errf(n.Line, "%s: enabled must be true or false", what)
+		p.Linef(n.Line, "%s: enabled must be true or false", what)
 		return true
 	}
 	return b
@@ -208,16 +166,16 @@ func (p *enrollParser) payload(f map[string]*yaml.Node, what string) json.RawMes
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		p.errf(n.Line, "%s: payload: %v", what, err)
+		p.Linef(n.Line, "%s: payload: %v", what, err)
 		return nil
 	}
 	if _, ok := v.(map[string]any); !ok {
-		p.errf(n.Line, "%s: payload must be a mapping (a JSON object)", what)
+		p.Linef(n.Line, "%s: payload must be a mapping (a JSON object)", what)
 		return nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		p.errf(n.Line, "%s: payload is not representable as JSON: %v", what, err)
+		p.Linef(n.Line, "%s: payload is not representable as JSON: %v", what, err)
 		return nil
 	}
 	return b
@@ -230,12 +188,12 @@ func (p *enrollParser) key(f map[string]*yaml.Node, field, label, what string, r
 			if line == 0 {
 				line = p.lineOf(f)
 			}
-			p.errf(line, "%s: %s is missing", what, label)
+			p.Linef(line, "%s: %s is missing", what, label)
 		}
 		return ""
 	}
 	if err := checkKey(k); err != nil {
-		p.errf(line, "%s: %s %v", what, label, err)
+		p.Linef(line, "%s: %s %v", what, label, err)
 	}
 	return k
 }
@@ -272,16 +230,16 @@ func checkKey(k string) error {
 
 func (p *enrollParser) root(n *yaml.Node) *Enrollments {
 	e := &Enrollments{}
-	f := p.fields(n, "enrollments", "idScope", "individual", "groups")
+	f := p.Fields(n, "enrollments", "idScope", "individual", "groups")
 	var line int
 	e.IDScope, line = p.str(f, "idScope", "enrollments")
 	if e.IDScope == "" {
 		if line == 0 {
 			line = n.Line
 		}
-		p.errf(line, "idScope is missing")
+		p.Linef(line, "idScope is missing")
 	} else if err := checkIDScope(e.IDScope); err != nil {
-		p.errf(line, "idScope %q: %v", e.IDScope, err)
+		p.Linef(line, "idScope %q: %v", e.IDScope, err)
 	}
 	e.Individual = parseList(p, f, "individual", p.individual)
 	e.Groups = parseList(p, f, "groups", p.group)
@@ -296,7 +254,7 @@ func parseList[T any](p *enrollParser, f map[string]*yaml.Node, key string, pars
 		return nil
 	}
 	if l.Kind != yaml.SequenceNode {
-		p.errf(l.Line, "%s: expected a list", key)
+		p.Linef(l.Line, "%s: expected a list", key)
 		return nil
 	}
 	var out []T
@@ -312,7 +270,7 @@ func parseList[T any](p *enrollParser, f map[string]*yaml.Node, key string, pars
 // argument of dupFormat.
 func (p *enrollParser) firstUse(seen map[string]int, id string, line int, what, dupFormat string) {
 	if prev, dup := seen[id]; dup {
-		p.errf(line, "%s: "+dupFormat, what, prev)
+		p.Linef(line, "%s: "+dupFormat, what, prev)
 		return
 	}
 	seen[id] = line
@@ -320,14 +278,14 @@ func (p *enrollParser) firstUse(seen map[string]int, id string, line int, what, 
 
 func (p *enrollParser) individual(n *yaml.Node, i int, seen map[string]int) IndividualEnrollment {
 	what := fmt.Sprintf("individual[%d]", i)
-	f := p.fields(n, what, "registrationId", "primaryKey", "secondaryKey", "assignedHub", "deviceId", "enabled", "payload")
+	f := p.Fields(n, what, "registrationId", "primaryKey", "secondaryKey", "assignedHub", "deviceId", "enabled", "payload")
 	ie := IndividualEnrollment{Line: n.Line}
 	var line int
 	ie.RegistrationID, line = p.required(f, n, "registrationId", what)
 	if ie.RegistrationID != "" {
 		what = fmt.Sprintf("individual %q", ie.RegistrationID)
 		if err := checkRegistrationID(ie.RegistrationID); err != nil {
-			p.errf(line, "%s: %v", what, err)
+			p.Linef(line, "%s: %v", what, err)
 		}
 		p.firstUse(seen, strings.ToLower(ie.RegistrationID), line, what, "registration id already enrolled at line %d (ids are case-insensitive)")
 	}
@@ -335,7 +293,7 @@ func (p *enrollParser) individual(n *yaml.Node, i int, seen map[string]int) Indi
 	ie.AssignedHub, line = p.required(f, n, "assignedHub", what)
 	if ie.AssignedHub != "" {
 		if err := checkHub(ie.AssignedHub); err != nil {
-			p.errf(line, "%s: assignedHub %v", what, err)
+			p.Linef(line, "%s: assignedHub %v", what, err)
 		}
 	}
 	ie.DeviceID, _ = p.str(f, "deviceId", what)
@@ -346,7 +304,7 @@ func (p *enrollParser) individual(n *yaml.Node, i int, seen map[string]int) Indi
 
 func (p *enrollParser) group(n *yaml.Node, i int, seen map[string]int) GroupEnrollment {
 	what := fmt.Sprintf("groups[%d]", i)
-	f := p.fields(n, what, "name", "primaryKey", "secondaryKey", "hubs", "allocation", "enabled", "payload")
+	f := p.Fields(n, what, "name", "primaryKey", "secondaryKey", "hubs", "allocation", "enabled", "payload")
 	g := GroupEnrollment{Line: n.Line}
 	var line int
 	g.Name, line = p.required(f, n, "name", what)
@@ -356,17 +314,17 @@ func (p *enrollParser) group(n *yaml.Node, i int, seen map[string]int) GroupEnro
 	}
 	g.PrimaryKey, g.SecondaryKey = p.keys(f, what)
 	if h := f["hubs"]; h == nil {
-		p.errf(n.Line, "%s: hubs is missing", what)
+		p.Linef(n.Line, "%s: hubs is missing", what)
 	} else if h.Kind != yaml.SequenceNode || len(h.Content) == 0 {
-		p.errf(h.Line, "%s: hubs must be a non-empty list", what)
+		p.Linef(h.Line, "%s: hubs must be a non-empty list", what)
 	} else {
 		for _, hn := range h.Content {
 			if hn.Kind != yaml.ScalarNode {
-				p.errf(hn.Line, "%s: hub must be a host name", what)
+				p.Linef(hn.Line, "%s: hub must be a host name", what)
 				continue
 			}
 			if err := checkHub(hn.Value); err != nil {
-				p.errf(hn.Line, "%s: hub %v", what, err)
+				p.Linef(hn.Line, "%s: hub %v", what, err)
 			}
 			g.Hubs = append(g.Hubs, hn.Value)
 		}
@@ -378,10 +336,10 @@ func (p *enrollParser) group(n *yaml.Node, i int, seen map[string]int) GroupEnro
 	case AllocationStatic:
 		g.Allocation = AllocationStatic
 		if len(g.Hubs) > 1 {
-			p.errf(line, "%s: static allocation needs exactly one hub, got %d", what, len(g.Hubs))
+			p.Linef(line, "%s: static allocation needs exactly one hub, got %d", what, len(g.Hubs))
 		}
 	default:
-		p.errf(line, "%s: allocation %q: want static or hashed", what, a)
+		p.Linef(line, "%s: allocation %q: want static or hashed", what, a)
 	}
 	g.Disabled = !p.enabled(f, what)
 	g.Payload = p.payload(f, what)

@@ -78,6 +78,11 @@ groups:
     allocation: random
 `, []string{`enrollments.yaml:5: groups[0]: unknown field "hub"`, `enrollments.yaml:7: group "g1": static allocation needs exactly one hub, got 2`,
 			`enrollments.yaml:11: group "g2": allocation "random": want static or hashed`}},
+		{"repeated field and entry not a mapping", `idScope: 0ne00000A0A
+idScope: 0ne00000A0B
+groups:
+  - g1
+`, []string{`enrollments.yaml:2: enrollments: field "idScope" given twice`, `enrollments.yaml:4: groups[0]: want a mapping`}},
 		{"duplicate registration id, case-insensitive", `idScope: 0ne00000A0A
 individual:
   - {registrationId: dev-1, primaryKey: ` + key + `, assignedHub: h}
