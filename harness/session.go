@@ -449,29 +449,27 @@ func (s *Session) readLoop(port serial.Port) {
 	}()
 	for own := true; ; {
 		if !own {
+			// Wait for the token. While a caller reads or may soon, only a
+			// handed-over read error brings it back, and the grace running
+			// out makes the loop look again.
+			tok, recheck := s.rdTok, (<-chan time.Time)(nil)
 			if s.callerReads() {
 				if idle == nil {
 					idle = time.NewTimer(readerGrace)
 				} else {
 					idle.Reset(readerGrace)
 				}
-				select {
-				case <-s.closing:
-					return
-				case <-s.rdHandoff:
-					own = true
-				case <-idle.C:
-					continue
-				}
-			} else {
-				select {
-				case <-s.closing:
-					return
-				case <-s.rdHandoff:
-				case <-s.rdTok:
-				}
-				own = true
+				tok, recheck = nil, idle.C
 			}
+			select {
+			case <-s.closing:
+				return
+			case <-recheck:
+				continue
+			case <-s.rdHandoff:
+			case <-tok:
+			}
+			own = true
 		}
 		var err error
 		if s.rdErr != nil {
@@ -1000,54 +998,52 @@ func (s *Session) attempt(ctx context.Context, w *waiter, verb string, args []pr
 				continue
 			}
 		}
-		{
-			switch {
-			case ev.state == portDown:
-				timer.Stop()
-				if err := s.waitPort(ctx, w); err != nil {
-					return nil, err, false
-				}
-				return nil, &rebootError{bounced: true}, false
-			case ev.state == portLost:
-				return nil, ev.err, false
-			case ev.state == portBack:
-				// The port bounced before this request was written.
-				return nil, &rebootError{bounced: true}, false
-			case ev.ferr != nil:
-				if ev.ferr.Code == protocol.CodeBadCRC || ev.ferr.Code == protocol.CodeBadFrame {
-					return nil, fmt.Errorf("seq %d: answer rejected: %w", seq, ev.ferr), true
-				}
-				return nil, fmt.Errorf("seq %d: answer rejected: %w", seq, ev.ferr), false
-			case ev.frame == nil:
-				continue
-			case ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventReady:
-				return nil, &rebootError{reason: ev.frame.String("reason")}, false
-			case ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventProgress:
-				// Liveness: the deadline moves to at least one step ahead.
-				timer.Reset(max(timeout, s.cfg.CommandTimeout))
-				continue
-			case ev.frame.Kind == protocol.KindEvent:
-				continue
-			case ev.frame.Seq == 0 && ev.frame.Verb == protocol.VerbFrame:
-				return nil, fmt.Errorf("seq %d: board could not read the request: %w", seq, ev.frame.Err()), true
-			case ev.frame.Seq != seq || ev.frame.Verb != verb:
-				// An answer to an earlier attempt that raced the seq change.
-				s.mu.Lock()
-				s.stats.Stale++
-				s.mu.Unlock()
-				continue
-			case ev.frame.Kind == protocol.KindError:
-				rerr := ev.frame.Err()
-				var re *protocol.RemoteError
-				if errors.As(rerr, &re) && re.Code == protocol.CodeBusy {
-					if !sleepCtx(ctx, 100*time.Millisecond) {
-						return nil, ctx.Err(), false
-					}
-				}
-				return nil, rerr, errors.As(rerr, &re) && (re.Code == protocol.CodeBadCRC || re.Code == protocol.CodeBadFrame || re.Code == protocol.CodeBusy)
-			default:
-				return ev.frame, nil, false
+		switch {
+		case ev.state == portDown:
+			timer.Stop()
+			if err := s.waitPort(ctx, w); err != nil {
+				return nil, err, false
 			}
+			return nil, &rebootError{bounced: true}, false
+		case ev.state == portLost:
+			return nil, ev.err, false
+		case ev.state == portBack:
+			// The port bounced before this request was written.
+			return nil, &rebootError{bounced: true}, false
+		case ev.ferr != nil:
+			if ev.ferr.Code == protocol.CodeBadCRC || ev.ferr.Code == protocol.CodeBadFrame {
+				return nil, fmt.Errorf("seq %d: answer rejected: %w", seq, ev.ferr), true
+			}
+			return nil, fmt.Errorf("seq %d: answer rejected: %w", seq, ev.ferr), false
+		case ev.frame == nil:
+			continue
+		case ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventReady:
+			return nil, &rebootError{reason: ev.frame.String("reason")}, false
+		case ev.frame.Kind == protocol.KindEvent && ev.frame.Verb == protocol.EventProgress:
+			// Liveness: the deadline moves to at least one step ahead.
+			timer.Reset(max(timeout, s.cfg.CommandTimeout))
+			continue
+		case ev.frame.Kind == protocol.KindEvent:
+			continue
+		case ev.frame.Seq == 0 && ev.frame.Verb == protocol.VerbFrame:
+			return nil, fmt.Errorf("seq %d: board could not read the request: %w", seq, ev.frame.Err()), true
+		case ev.frame.Seq != seq || ev.frame.Verb != verb:
+			// An answer to an earlier attempt that raced the seq change.
+			s.mu.Lock()
+			s.stats.Stale++
+			s.mu.Unlock()
+			continue
+		case ev.frame.Kind == protocol.KindError:
+			rerr := ev.frame.Err()
+			var re *protocol.RemoteError
+			if errors.As(rerr, &re) && re.Code == protocol.CodeBusy {
+				if !sleepCtx(ctx, 100*time.Millisecond) {
+					return nil, ctx.Err(), false
+				}
+			}
+			return nil, rerr, errors.As(rerr, &re) && (re.Code == protocol.CodeBadCRC || re.Code == protocol.CodeBadFrame || re.Code == protocol.CodeBusy)
+		default:
+			return ev.frame, nil, false
 		}
 	}
 }
