@@ -24,23 +24,12 @@ func Open() (master, slave *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open pty: %w", err)
 	}
-	sc, err := m.SyscallConn()
-	if err != nil {
-		m.Close()
-		s.Close()
-		return nil, nil, fmt.Errorf("open pty: master: %w", err)
-	}
-	fd := -1
-	var dupErr error
-	if err := sc.Control(func(f uintptr) {
-		fd, dupErr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		dupErr = err
-	}
+	// The descriptor is in blocking mode already; Fd changes nothing more.
+	fd, err := unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	m.Close()
-	if dupErr != nil {
+	if err != nil {
 		s.Close()
-		return nil, nil, fmt.Errorf("open pty: dup master: %w", dupErr)
+		return nil, nil, fmt.Errorf("open pty: dup master: %w", err)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
